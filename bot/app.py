@@ -1,0 +1,111 @@
+"""The ASGI webhook app: ``POST <WEBHOOK_PATH>`` takes one Telegram Update.
+
+A plain ASGI callable rather than a framework: one route, a fixed order of checks
+(path, method, secret, size, JSON, Update), and nothing imported that the cold start
+does not need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from bot.asgi import Receive, Scope, Send, header, read_body, send_json
+from bot.errors import MethodNotAllowed, NotFound, StorageUnavailable, Unauthorized, WebhookError
+from bot.observability import logger
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.updates import parse_body, process_update, validate_update
+
+MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is not Telegram
+SECRET_HEADER = b"x-telegram-bot-api-secret-token"
+
+
+class WebhookApp:
+    """The webhook as an ASGI application; clients are made on the first request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._secret = settings.webhook_secret.encode()
+        self._runtime: Runtime | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        try:
+            body = await self.handle(scope, receive)
+        except WebhookError as error:
+            logger.warning(
+                "webhook request refused",
+                extra={"status": int(error.status), "error": error.code, "reason": error.message},
+            )
+            await send_json(
+                send,
+                int(error.status),
+                {"ok": False, "error": error.code, "description": error.message},
+            )
+            return
+        await send_json(send, 200, body)
+
+    async def handle(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        """Check the request, process the update; the response body, or a `WebhookError`."""
+        if scope.get("path") != self.settings.webhook_path:
+            raise NotFound(f"no such path; the webhook is at {self.settings.webhook_path}")
+        if scope.get("method") != "POST":
+            raise MethodNotAllowed(f"{scope.get('method')} is not allowed; Telegram sends POST")
+        if not secrets.compare_digest(header(scope, SECRET_HEADER) or b"", self._secret):
+            raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token header")
+        raw = parse_body(await read_body(scope, receive, MAX_BODY))
+        runtime = self.runtime()
+        update = validate_update(raw, runtime.bot)
+        logger.append_keys(update_id=update.update_id)
+        try:
+            return await process_update(runtime, update)
+        except RedisError as error:
+            raise StorageUnavailable(f"Redis is unavailable ({error}); retry later") from None
+        except Exception:
+            # A bug in a handler: answering 5xx would make Telegram retry the same update
+            # for 24 h and hold back the chat's later messages, so log it and move on.
+            logger.exception("handler failed", extra={"alert": "handler_error"})
+            return {"ok": True, "handled": False}
+        finally:
+            logger.remove_keys(["update_id"])
+
+    def runtime(self) -> Runtime:
+        """The process's clients, made on first use and remade if the event loop changed."""
+        loop = asyncio.get_running_loop()
+        if self._runtime is None or self._runtime.loop is not loop:
+            self._runtime = Runtime.create(self.settings)
+        return self._runtime
+
+    def runtime_if_made(self) -> Runtime | None:
+        """The process's clients if a request has made them (introspection for tests)."""
+        return self._runtime
+
+    async def close(self) -> None:
+        """Close the clients (local tools and tests)."""
+        if self._runtime is not None:
+            await self._runtime.close()
+            self._runtime = None
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Acknowledge ASGI lifespan events (local servers; mangum runs with lifespan off)."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def create_app(settings: Settings) -> WebhookApp:
+    """The webhook ASGI app for ``settings``."""
+    return WebhookApp(settings)

@@ -1,0 +1,48 @@
+"""Webhook errors: each kind of bad request with its HTTP status, mapped in one place."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+
+class WebhookError(Exception):
+    """A request the webhook refuses; ``code`` is a stable machine-readable name."""
+
+    status: HTTPStatus = HTTPStatus.BAD_REQUEST
+    code = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(WebhookError):
+    status = HTTPStatus.NOT_FOUND
+    code = "not_found"
+
+
+class MethodNotAllowed(WebhookError):
+    status = HTTPStatus.METHOD_NOT_ALLOWED
+    code = "method_not_allowed"
+
+
+class Unauthorized(WebhookError):
+    status = HTTPStatus.UNAUTHORIZED
+    code = "wrong_secret"
+
+
+class PayloadTooLarge(WebhookError):
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    code = "payload_too_large"
+
+
+class BadUpdate(WebhookError):
+    status = HTTPStatus.BAD_REQUEST
+    code = "bad_update"
+
+
+class StorageUnavailable(WebhookError):
+    """Redis is down or slow: Telegram should retry later; nothing was committed."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "storage_unavailable"

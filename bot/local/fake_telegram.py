@@ -1,0 +1,233 @@
+"""A fake Telegram Bot API: a real HTTP server on loopback that records every call.
+
+It speaks the Bot API's URL scheme (``/bot<token>/<method>``) and its request encodings
+(query string, urlencoded or multipart form, JSON), answers ``getMe``, the ``send*``
+methods with a plausible Message, the webhook methods with stored webhook info, and
+everything else with ``true``. Point ``TELEGRAM_API_URL`` at `FakeTelegram.url`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One request the bot made: its token, method name and parameters."""
+
+    token: str
+    method: str
+    params: dict[str, Any]
+
+    def json_param(self, name: str) -> Any:
+        """A parameter that form encodings carry as JSON text (reply_markup, entities...)."""
+        value = self.params.get(name)
+        return json.loads(value) if isinstance(value, str) else value
+
+
+@dataclass
+class _Failure:
+    error_code: int
+    description: str
+
+
+@dataclass
+class _State:
+    calls: list[ApiCall] = field(default_factory=list)
+    failures: dict[str, _Failure] = field(default_factory=dict)
+    webhook: dict[str, Any] = field(default_factory=dict)
+    valid_tokens: set[str] | None = None
+    next_message_id: int = 1
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FakeTelegram:
+    """The fake Bot API server; use as a context manager or call `start` and `close`."""
+
+    def __init__(self, *, valid_tokens: set[str] | None = None) -> None:
+        self.state = _State(valid_tokens=valid_tokens)
+        handler = type("Handler", (_Handler,), {"state": self.state})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """The base URL to put in ``TELEGRAM_API_URL``."""
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        """Every call so far, oldest first."""
+        with self.state.lock:
+            return list(self.state.calls)
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        """The calls of one Bot API method (case-insensitive)."""
+        return [call for call in self.calls if call.method.lower() == method.lower()]
+
+    def clear(self) -> None:
+        """Forget recorded calls and planned failures."""
+        with self.state.lock:
+            self.state.calls.clear()
+            self.state.failures.clear()
+
+    def fail(self, method: str, error_code: int, description: str) -> None:
+        """Answer every later call of ``method`` with this Bot API error."""
+        with self.state.lock:
+            self.state.failures[method.lower()] = _Failure(error_code, description)
+
+    def start(self) -> FakeTelegram:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: _State
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Quiet: the calls are recorded instead."""
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        segments = parts.path.strip("/").split("/")
+        if len(segments) != 2 or not segments[0].startswith("bot"):
+            self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return
+        token, method = segments[0][3:], segments[1]
+        params: dict[str, Any] = dict(parse_qsl(parts.query))
+        params.update(self._body_params())
+        valid = self.state.valid_tokens
+        if valid is not None and token not in valid:
+            self._reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            return
+        with self.state.lock:
+            self.state.calls.append(ApiCall(token, method, params))
+            failure = self.state.failures.get(method.lower())
+        if failure is not None:
+            body = {
+                "ok": False,
+                "error_code": failure.error_code,
+                "description": failure.description,
+            }
+            self._reply(failure.error_code, body)
+            return
+        self._reply(200, {"ok": True, "result": self._result(token, method.lower(), params)})
+
+    def _body_params(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if not raw:
+            return {}
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            decoded = json.loads(raw)
+            return decoded if isinstance(decoded, dict) else {}
+        if content_type.startswith("multipart/form-data"):
+            head = f"Content-Type: {content_type}\r\n\r\n".encode()
+            message = BytesParser(policy=HTTP).parsebytes(head + raw)
+            fields: dict[str, Any] = {}
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True)
+                if isinstance(name, str) and isinstance(payload, bytes):
+                    is_file = part.get_filename() is not None
+                    fields[name] = payload if is_file else payload.decode()
+            return fields
+        return dict(parse_qsl(raw.decode(), keep_blank_values=True))
+
+    def _result(self, token: str, method: str, params: dict[str, Any]) -> Any:
+        bot_id = int(token.partition(":")[0]) if token.partition(":")[0].isdigit() else 1
+        if method == "getme":
+            return {
+                "id": bot_id,
+                "is_bot": True,
+                "first_name": "Questionnaire",
+                "username": "questionnaire_bot",
+                "can_join_groups": True,
+                "can_read_all_group_messages": False,
+                "supports_inline_queries": False,
+            }
+        if method == "setwebhook":
+            with self.state.lock:
+                self.state.webhook = dict(params)
+            return True
+        if method == "deletewebhook":
+            with self.state.lock:
+                self.state.webhook = {}
+            return True
+        if method == "getwebhookinfo":
+            with self.state.lock:
+                hook = dict(self.state.webhook)
+            info: dict[str, Any] = {
+                "url": hook.get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+            }
+            if "max_connections" in hook:
+                info["max_connections"] = int(hook["max_connections"])
+            if "allowed_updates" in hook:
+                allowed = hook["allowed_updates"]
+                info["allowed_updates"] = (
+                    json.loads(allowed) if isinstance(allowed, str) else allowed
+                )
+            return info
+        if method.startswith("send") and method != "sendchataction":
+            return self._message(bot_id, params)
+        return True
+
+    def _message(self, bot_id: int, params: dict[str, Any]) -> dict[str, Any]:
+        with self.state.lock:
+            message_id = self.state.next_message_id
+            self.state.next_message_id += 1
+        chat = str(params.get("chat_id", "0"))
+        chat_id = int(chat) if chat.lstrip("-").isdigit() else -1
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+            "from": {"id": bot_id, "is_bot": True, "first_name": "Questionnaire"},
+        }
+        if "text" in params:
+            message["text"] = str(params["text"])
+        return message
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)

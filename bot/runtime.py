@@ -1,0 +1,77 @@
+"""Process-lifetime resources: what may be reused across warm invocations.
+
+Only connection pools and clients live here (the Redis pool, the Bot with its HTTP
+session). Nothing about a conversation does: FSM state is read from Redis on every
+update by a Dispatcher built for that update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from redis.asyncio import Redis
+
+from bot.settings import Settings
+from bot.storage import create_redis
+
+BOT_API_TIMEOUT = 10  # seconds; well inside the Lambda timeout
+
+
+def ensure_event_loop() -> asyncio.AbstractEventLoop:
+    """The thread's event loop, made if there is none.
+
+    mangum runs every invocation of the process on this one loop, so pools bound to it
+    stay usable while the process is warm. (Python 3.12 warns when mangum has to make it.)
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12-3.13: "no current event loop"
+        try:
+            loop = asyncio.get_event_loop()
+        except RuntimeError:  # 3.14+: no implicit loop
+            loop = None
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    return loop
+
+
+def create_bot(settings: Settings) -> Bot:
+    """The Bot and its HTTP session, pointed at ``TELEGRAM_API_URL``."""
+    session = AiohttpSession(
+        api=TelegramAPIServer.from_base(settings.telegram_api_url),
+        timeout=BOT_API_TIMEOUT,
+    )
+    return Bot(
+        settings.bot_token,
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+@dataclass(slots=True)
+class Runtime:
+    """The clients one process shares between invocations, bound to one event loop."""
+
+    settings: Settings
+    redis: Redis
+    bot: Bot
+    loop: asyncio.AbstractEventLoop
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        """Clients for the running loop; nothing connects until first used."""
+        return cls(
+            settings, create_redis(settings), create_bot(settings), asyncio.get_running_loop()
+        )
+
+    async def close(self) -> None:
+        """Close the pools (tests and local tools; Lambda just freezes the process)."""
+        await self.bot.session.close()
+        await self.redis.aclose()

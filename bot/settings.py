@@ -1,0 +1,159 @@
+"""Settings: one typed, frozen object read from the environment and validated once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+TELEGRAM_API_DEFAULT = "https://api.telegram.org"
+FSM_TTL_DEFAULT = 7 * 24 * 3600  # abandoned dialogs expire after a week
+
+_TOKEN = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class SettingsError(ValueError):
+    """The environment does not describe a runnable bot; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the webhook needs to know about its environment."""
+
+    bot_token: str
+    webhook_secret: str
+    redis_url: str
+    telegram_api_url: str = TELEGRAM_API_DEFAULT
+    fsm_state_ttl: int | None = FSM_TTL_DEFAULT
+    fsm_data_ttl: int | None = FSM_TTL_DEFAULT
+    webhook_path: str = "/webhook"
+    redis_timeout: float = 2.0
+
+    @property
+    def bot_id(self) -> int:
+        """The numeric bot id, the part of the token before the colon."""
+        return int(self.bot_token.partition(":")[0])
+
+    def __repr__(self) -> str:  # never print the token or the secret
+        return (
+            f"Settings(bot_id={self.bot_id}, redis_url={_redact_url(self.redis_url)!r}, "
+            f"telegram_api_url={self.telegram_api_url!r}, webhook_path={self.webhook_path!r})"
+        )
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Read and validate settings; raise `SettingsError` naming each wrong variable."""
+        problems: list[str] = []
+        reader = _Reader(environ, problems)
+        settings = cls(
+            bot_token=reader.required(
+                "BOT_TOKEN",
+                _TOKEN,
+                "put the token @BotFather gave you, like 123456789:AAH...",
+            ),
+            webhook_secret=reader.required(
+                "WEBHOOK_SECRET",
+                _SECRET,
+                "use 1-256 characters of A-Z a-z 0-9 _ -, e.g. the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+            ),
+            redis_url=reader.url("REDIS_URL", ("redis", "rediss"), None),
+            telegram_api_url=reader.url(
+                "TELEGRAM_API_URL", ("http", "https"), TELEGRAM_API_DEFAULT
+            ).rstrip("/"),
+            fsm_state_ttl=reader.ttl("FSM_STATE_TTL"),
+            fsm_data_ttl=reader.ttl("FSM_DATA_TTL"),
+            webhook_path=reader.path("WEBHOOK_PATH", "/webhook"),
+            redis_timeout=reader.seconds("REDIS_TIMEOUT", 2.0),
+        )
+        if problems:
+            raise SettingsError(problems)
+        return settings
+
+
+class _Reader:
+    """Reads variables, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str], problems: list[str]) -> None:
+        self.environ = environ
+        self.problems = problems
+
+    def _get(self, name: str) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str, pattern: re.Pattern[str], how: str) -> str:
+        value = self._get(name)
+        if value is None:
+            self.problems.append(f"{name} is not set: {how}")
+            return ""
+        if not pattern.match(value):
+            self.problems.append(f"{name} has the wrong format: {how}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...], default: str | None) -> str:
+        value = self._get(name)
+        example = (
+            f"{schemes[0]}://host:port"
+            if schemes[0] != "redis"
+            else ("redis://localhost:6379/0, or rediss://user:password@host:6379 for TLS")
+        )
+        if value is None:
+            if default is not None:
+                return default
+            self.problems.append(f"{name} is not set: give a URL like {example}")
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not parts.hostname:
+            allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+            self.problems.append(
+                f"{name}={_redact_url(value)!r} is not a {allowed} URL: give a URL like {example}"
+            )
+        return value
+
+    def ttl(self, name: str) -> int | None:
+        value = self._get(name)
+        if value is None:
+            return FSM_TTL_DEFAULT
+        if not value.isdigit():
+            self.problems.append(
+                f"{name}={value!r} is not a whole number of seconds: "
+                f"use e.g. 86400 for a day, or 0 to keep dialogs forever"
+            )
+            return None
+        return int(value) or None
+
+    def seconds(self, name: str, default: float) -> float:
+        value = self._get(name)
+        if value is None:
+            return default
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds <= 60:
+            self.problems.append(f"{name}={value!r} must be a number of seconds above 0, up to 60")
+            return default
+        return seconds
+
+    def path(self, name: str, default: str) -> str:
+        value = self._get(name) or default
+        if not value.startswith("/"):
+            self.problems.append(f"{name}={value!r} must start with '/', e.g. /webhook")
+        return value
+
+
+def _redact_url(url: str) -> str:
+    """Hide the password of a URL so it can be logged."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return parts._replace(netloc=netloc).geturl()
+    return url

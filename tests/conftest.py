@@ -1,0 +1,116 @@
+"""Fixtures: a real redis-server, a fake Bot API on loopback, and the Lambda handler."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+import redis
+
+from bot.local.events import SHAPES, Shape
+from bot.local.fake_telegram import FakeTelegram
+from bot.local.redis_server import RedisServer, RedisServerMissing
+from bot.runtime import ensure_event_loop
+from tests.support.webhook import WebhookClient
+
+TOKEN = "123456789:TEST-token-not-real-0123456789abcd"
+SECRET = "test-secret_0123456789"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def event_loop_for_the_session() -> Iterator[None]:
+    """The one loop mangum runs every invocation on, closed when the tests end."""
+    loop = ensure_event_loop()
+    yield
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free port for the whole test session."""
+    try:
+        server = RedisServer()
+    except RedisServerMissing as error:
+        pytest.skip(f"{error} (scripts/bootstrap.sh installs it)")
+    with server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A plain client to look inside Redis; the database is emptied before each test."""
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def telegram_server() -> Iterator[FakeTelegram]:
+    """The fake Bot API for the whole session."""
+    with FakeTelegram() as server:
+        yield server
+
+
+@pytest.fixture
+def telegram(telegram_server: FakeTelegram) -> FakeTelegram:
+    """The fake Bot API with no calls recorded yet."""
+    telegram_server.clear()
+    return telegram_server
+
+
+@pytest.fixture
+def bot_env(redis_server: RedisServer, telegram_server: FakeTelegram) -> dict[str, str]:
+    """The environment of a deployed function, pointed at the local servers."""
+    return {
+        "BOT_TOKEN": TOKEN,
+        "WEBHOOK_SECRET": SECRET,
+        "REDIS_URL": redis_server.url,
+        "TELEGRAM_API_URL": telegram_server.url,
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+
+
+def import_handler() -> ModuleType:
+    """Import ``handler`` afresh, as a new Lambda instance does at cold start."""
+    sys.modules.pop("handler", None)
+    return importlib.import_module("handler")
+
+
+def close_handler(module: ModuleType) -> None:
+    """Close the pools a handler module opened."""
+    ensure_event_loop().run_until_complete(module.app.close())
+
+
+@pytest.fixture
+def lambda_handler(
+    bot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> Iterator[ModuleType]:
+    """The ``handler`` module, imported with ``bot_env`` on a clean Redis."""
+    for name, value in bot_env.items():
+        monkeypatch.setenv(name, value)
+    module = import_handler()
+    yield module
+    close_handler(module)
+
+
+@pytest.fixture(params=SHAPES)
+def shape(request: pytest.FixtureRequest) -> Shape:
+    """Each real Lambda event shape in turn: Function URL, HTTP API v2, REST API v1."""
+    value: Shape = request.param
+    return value
+
+
+@pytest.fixture
+def client(lambda_handler: ModuleType, telegram: FakeTelegram, shape: Shape) -> WebhookClient:
+    """A client sending updates to ``handler.handler`` in each event shape."""
+    return WebhookClient(lambda_handler.handler, SECRET, telegram, shape)
+
+
+@pytest.fixture
+def redis_server_url(redis_server: RedisServer, redis_client: redis.Redis) -> str:
+    """The URL of the session's redis-server, emptied for this test."""
+    return redis_server.url

@@ -1,0 +1,1 @@
+"""Test helpers: a client that talks to ``handler.handler`` with real Lambda events."""
