@@ -5,9 +5,10 @@ import os
 from mangum import Mangum
 
 from bot.app import create_app
+from bot.observability import instrument
 from bot.runtime import ensure_event_loop
 from bot.settings import Settings
 
 ensure_event_loop()  # one loop for the life of the process; mangum runs every call on it
 app = create_app(Settings.from_environ(os.environ))
-handler = Mangum(app, lifespan="off")
+handler = instrument(Mangum(app, lifespan="off"))

@@ -11,14 +11,12 @@ import asyncio
 import secrets
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from bot.asgi import Receive, Scope, Send, header, read_body, send_json
-from bot.errors import MethodNotAllowed, NotFound, StorageUnavailable, Unauthorized, WebhookError
-from bot.observability import logger
+from bot.errors import MethodNotAllowed, NotFound, Unauthorized, WebhookError
+from bot.observability import Metric, count, logger
 from bot.runtime import Runtime
 from bot.settings import Settings
-from bot.updates import parse_body, process_update, validate_update
+from bot.updates import parse_body, process_update
 
 MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is not Telegram
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"
@@ -55,27 +53,37 @@ class WebhookApp:
 
     async def handle(self, scope: Scope, receive: Receive) -> dict[str, Any]:
         """Check the request, process the update; the response body, or a `WebhookError`."""
+        try:
+            raw = await self.admit(scope, receive)
+        except WebhookError:
+            count(Metric.REFUSED)
+            raise
+        logger.set_correlation_id(str(raw["update_id"]))
+        logger.append_keys(update_id=raw["update_id"])
+        max_wait = self._lock_wait(scope.get("aws.context"))
+        return await process_update(self.runtime(), raw, max_wait=max_wait)
+
+    async def admit(self, scope: Scope, receive: Receive) -> dict[str, Any]:
+        """The raw update if the request is one Telegram could have sent, else the reason.
+
+        Nothing here touches Redis; the secret is checked before the body is read.
+        """
         if scope.get("path") != self.settings.webhook_path:
             raise NotFound(f"no such path; the webhook is at {self.settings.webhook_path}")
         if scope.get("method") != "POST":
             raise MethodNotAllowed(f"{scope.get('method')} is not allowed; Telegram sends POST")
         if not secrets.compare_digest(header(scope, SECRET_HEADER) or b"", self._secret):
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token header")
-        raw = parse_body(await read_body(scope, receive, MAX_BODY))
-        runtime = self.runtime()
-        update = validate_update(raw, runtime.bot)
-        logger.append_keys(update_id=update.update_id)
-        try:
-            return await process_update(runtime, update)
-        except RedisError as error:
-            raise StorageUnavailable(f"Redis is unavailable ({error}); retry later") from None
-        except Exception:
-            # A bug in a handler: answering 5xx would make Telegram retry the same update
-            # for 24 h and hold back the chat's later messages, so log it and move on.
-            logger.exception("handler failed", extra={"alert": "handler_error"})
-            return {"ok": True, "handled": False}
-        finally:
-            logger.remove_keys(["update_id"])
+        return parse_body(await read_body(scope, receive, MAX_BODY))
+
+    def _lock_wait(self, context: Any) -> float:
+        """How long this update may wait for its chat: ``LOCK_WAIT``, but never so long
+        that the function would time out before answering (keeps 3 s for the rest)."""
+        wait = self.settings.lock_wait
+        remaining = getattr(context, "get_remaining_time_in_millis", None)
+        if remaining is not None:
+            wait = min(wait, max(0.0, remaining() / 1000 - 3.0))
+        return wait
 
     def runtime(self) -> Runtime:
         """The process's clients, made on first use and remade if the event loop changed."""

@@ -46,3 +46,17 @@ class StorageUnavailable(WebhookError):
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "storage_unavailable"
+
+
+class UpdateInFlight(WebhookError):
+    """The same update is being processed elsewhere; answering 2xx could lose it."""
+
+    status = HTTPStatus.CONFLICT
+    code = "update_in_flight"
+
+
+class ChatLocked(WebhookError):
+    """The chat's lock stayed taken for the whole bounded wait."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "chat_busy"

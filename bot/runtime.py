@@ -18,6 +18,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from redis.asyncio import Redis
 
+from bot.delivery import Scripts
 from bot.settings import Settings
 from bot.storage import create_redis
 
@@ -62,13 +63,19 @@ class Runtime:
     settings: Settings
     redis: Redis
     bot: Bot
+    scripts: Scripts
     loop: asyncio.AbstractEventLoop
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
         """Clients for the running loop; nothing connects until first used."""
+        redis = create_redis(settings)
         return cls(
-            settings, create_redis(settings), create_bot(settings), asyncio.get_running_loop()
+            settings=settings,
+            redis=redis,
+            bot=create_bot(settings),
+            scripts=Scripts.register(redis),
+            loop=asyncio.get_running_loop(),
         )
 
     async def close(self) -> None:

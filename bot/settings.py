@@ -35,6 +35,9 @@ class Settings:
     fsm_data_ttl: int | None = FSM_TTL_DEFAULT
     webhook_path: str = "/webhook"
     redis_timeout: float = 2.0
+    redis_cluster: bool = False
+    lock_wait: float = 10.0
+    lock_ttl: float = 8.0
 
     @property
     def bot_id(self) -> int:
@@ -72,6 +75,9 @@ class Settings:
             fsm_data_ttl=reader.ttl("FSM_DATA_TTL"),
             webhook_path=reader.path("WEBHOOK_PATH", "/webhook"),
             redis_timeout=reader.seconds("REDIS_TIMEOUT", 2.0),
+            redis_cluster=reader.flag("REDIS_CLUSTER"),
+            lock_wait=reader.seconds("LOCK_WAIT", 10.0),
+            lock_ttl=reader.seconds("LOCK_TTL", 8.0),
         )
         if problems:
             raise SettingsError(problems)
@@ -142,6 +148,12 @@ class _Reader:
             self.problems.append(f"{name}={value!r} must be a number of seconds above 0, up to 60")
             return default
         return seconds
+
+    def flag(self, name: str) -> bool:
+        value = (self._get(name) or "0").lower()
+        if value not in {"0", "1", "true", "false", "yes", "no"}:
+            self.problems.append(f"{name}={value!r} must be 1 or 0 (true/false)")
+        return value in {"1", "true", "yes"}
 
     def path(self, name: str, default: str) -> str:
         value = self._get(name) or default

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 from aiogram.fsm.storage.base import DEFAULT_DESTINY, KeyBuilder, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -48,17 +49,28 @@ class ChatSlotKeyBuilder(KeyBuilder):
 def create_redis(settings: Settings) -> Redis:
     """A Redis client whose pool lives as long as the process.
 
-    Timeouts are bounded so an outage fails fast (and the webhook answers 503 for
-    Telegram to retry) instead of running out the Lambda clock. Connections idle across a
-    frozen Lambda are health-checked before reuse.
+    ``REDIS_CLUSTER=1`` makes it a cluster client (ElastiCache Serverless is cluster-mode
+    only); ``rediss://`` turns on TLS. Timeouts are bounded so an outage fails fast (and
+    the webhook answers 503 for Telegram to retry) instead of running out the Lambda clock.
+    Connections idle across a frozen Lambda are health-checked before reuse.
     """
     timeout = settings.redis_timeout
+    retry = Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1)
+    if settings.redis_cluster:
+        cluster = RedisCluster.from_url(
+            settings.redis_url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            health_check_interval=30,
+            retry=retry,
+        )
+        return cast(Redis, cluster)  # the commands we use are the same on both
     return Redis.from_url(
         settings.redis_url,
         socket_connect_timeout=timeout,
         socket_timeout=timeout,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
+        retry=retry,
         retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )
 
