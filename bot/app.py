@@ -39,7 +39,8 @@ class WebhookApp:
         try:
             body = await self.handle(scope, receive)
         except WebhookError as error:
-            logger.warning(
+            log = logger.error if error.status >= 500 else logger.warning
+            log(
                 "webhook request refused",
                 extra={"status": int(error.status), "error": error.code, "reason": error.message},
             )

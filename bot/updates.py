@@ -96,6 +96,8 @@ async def process_update(
         raise ChatLocked(
             f"chat is busy with another update after waiting {busy.waited:.1f} s; retry later"
         ) from None
+    except RedisError as error:
+        raise _unavailable(error) from None
     milliseconds("LockWait", claim.waited * 1000)
     if key is not None:
         storage.preload(key, claim.state, claim.data)

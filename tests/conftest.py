@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from types import ModuleType
+from typing import Any, TypeVar
 
 import pytest
 import redis
+from redis.asyncio import Redis as AsyncRedis
 
 from bot.local.events import SHAPES, Shape
 from bot.local.fake_telegram import FakeTelegram
@@ -16,6 +18,7 @@ from bot.local.redis_server import RedisServer, RedisServerMissing
 from bot.runtime import ensure_event_loop
 from tests.support.webhook import WebhookClient
 
+T = TypeVar("T")
 TOKEN = "123456789:TEST-token-not-real-0123456789abcd"
 SECRET = "test-secret_0123456789"
 
@@ -62,7 +65,7 @@ def telegram(telegram_server: FakeTelegram) -> FakeTelegram:
     return telegram_server
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def bot_env(redis_server: RedisServer, telegram_server: FakeTelegram) -> dict[str, str]:
     """The environment of a deployed function, pointed at the local servers."""
     return {
@@ -114,3 +117,24 @@ def client(lambda_handler: ModuleType, telegram: FakeTelegram, shape: Shape) -> 
 def redis_server_url(redis_server: RedisServer, redis_client: redis.Redis) -> str:
     """The URL of the session's redis-server, emptied for this test."""
     return redis_server.url
+
+
+@pytest.fixture
+def run() -> Callable[[Coroutine[Any, Any, T]], T]:
+    """Run a coroutine to completion on the session's event loop."""
+    loop = ensure_event_loop()
+
+    def runner(coroutine: Coroutine[Any, Any, T]) -> T:
+        return loop.run_until_complete(coroutine)
+
+    return runner
+
+
+@pytest.fixture
+def async_redis(
+    redis_server: RedisServer, redis_client: redis.Redis, run: Callable[..., Any]
+) -> Iterator[AsyncRedis]:
+    """An asyncio client on the session's loop (for testing the Redis protocols directly)."""
+    client = AsyncRedis.from_url(redis_server.url)
+    yield client
+    run(client.aclose())

@@ -1,0 +1,120 @@
+"""Reliability through the webhook: retries, duplicates, dead letters, handler bugs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import redis
+
+from bot.local.events import message_update
+from tests.support.webhook import WebhookClient
+
+STATE_KEY = "fsm:{123456789:1001}:1001:state"
+DATA_KEY = "fsm:{123456789:1001}:1001:data"
+
+
+def test_a_redelivered_update_has_no_second_effect(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    client.say("/start")
+    name = message_update("Ada")
+    first = client.post(name)
+    state_after_first = redis_client.get(STATE_KEY)
+
+    again = client.post(name)  # Telegram retries when it did not see our 200
+
+    assert "Nice to meet you" in first.text
+    assert again.status == 200
+    assert again.body == {"ok": True, "duplicate": True}
+    assert again.api_calls == []
+    assert redis_client.get(STATE_KEY) == state_after_first == "Form:age"
+    assert json.loads(redis_client.get(DATA_KEY) or "{}") == {"name": "Ada"}
+
+
+def test_processed_update_ids_are_remembered_for_a_day(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    update = message_update("/help")
+    client.post(update)
+
+    key = f"lg:{{123456789:1001}}:update:{update['update_id']}"
+    assert redis_client.get(key) == "done"
+    assert 23 * 3600 < redis_client.ttl(key) <= 24 * 3600
+
+
+def test_an_update_aiogram_cannot_validate_is_dead_lettered_and_answered_200(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    broken = {"update_id": 77, "message": {"message_id": 1, "text": "no chat, no date"}}
+
+    reply = client.post(broken)
+
+    assert reply.status == 200
+    assert reply.body == {"ok": True, "dead_letter": True}
+    assert redis_client.keys("fsm:*") == []
+    stored = [json.loads(e) for e in redis_client.lrange("lg:{123456789}:deadletter", 0, -1)]
+    assert [entry["update"] for entry in stored] == [broken]
+    assert "message.chat" in stored[0]["error"]
+    assert 0 < redis_client.ttl("lg:{123456789}:deadletter") <= 14 * 24 * 3600
+
+
+def test_the_dead_letter_list_is_capped(
+    client: WebhookClient, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot import deadletter
+
+    monkeypatch.setattr(deadletter, "MAX_ENTRIES", 3)
+    for update_id in range(5):
+        client.post({"update_id": update_id, "message": {"bad": True}})
+
+    stored = [json.loads(e) for e in redis_client.lrange("lg:{123456789}:deadletter", 0, -1)]
+    assert [entry["update"]["update_id"] for entry in stored] == [4, 3, 2]
+
+
+def test_a_handler_that_raises_drops_its_fsm_changes_and_is_not_retried(
+    client: WebhookClient, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.routers import questionnaire
+
+    client.say("/start")
+
+    async def crashes_after_writing(message: object, state: questionnaire.FSMContext) -> None:
+        await state.update_data(name="half-written")
+        await state.set_state(questionnaire.Form.age)
+        raise RuntimeError("bug after the writes")
+
+    monkeypatch.setattr(questionnaire, "name_handler", crashes_after_writing)
+    update = message_update("Ada")
+
+    reply = client.post(update)
+
+    assert reply.status == 200
+    assert reply.body == {"ok": True, "handled": False}
+    assert redis_client.get(STATE_KEY) == "Form:name"  # as before the update
+    assert redis_client.get(DATA_KEY) is None
+    assert client.post(update).body == {"ok": True, "duplicate": True}  # poison: not rerun
+
+
+def test_updates_without_a_chat_are_processed_and_deduplicated(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    poll = {
+        "update_id": 9001,
+        "poll": {
+            "id": "5",
+            "question": "?",
+            "options": [{"persistent_id": "0", "text": "a", "voter_count": 1}],
+            "total_voter_count": 1,
+            "is_closed": False,
+            "is_anonymous": True,
+            "type": "regular",
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        },
+    }
+
+    assert client.post(poll).body == {}
+    assert client.post(poll).body == {"ok": True, "duplicate": True}
+    assert redis_client.keys("lg:*lock*") == []

@@ -1,0 +1,136 @@
+"""Redis outages: fail fast with 503, write nothing partial, continue once Redis is back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from bot.local.events import Shape, message_update
+from bot.local.fake_telegram import FakeTelegram
+from bot.local.redis_server import RedisServer
+from tests.conftest import SECRET, close_handler, import_handler
+from tests.support.webhook import Reply, WebhookClient
+
+STATE_KEY = "fsm:{123456789:1001}:1001:state"
+DATA_KEY = "fsm:{123456789:1001}:1001:data"
+
+
+@pytest.fixture
+def shape() -> Shape:
+    return "function_url"
+
+
+@pytest.fixture
+def durable_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, with the append-only file on."""
+    with RedisServer(persistent=True) as server:
+        yield server
+
+
+@pytest.fixture
+def outage_client(
+    durable_redis: RedisServer,
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[WebhookClient]:
+    env = {**bot_env, "REDIS_URL": durable_redis.url, "REDIS_TIMEOUT": "0.5", "LOCK_TTL": "1"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    module = import_handler()
+    yield WebhookClient(module.handler, SECRET, telegram)
+    close_handler(module)
+
+
+def deliver(client: WebhookClient, update: dict[str, Any], attempts: int = 40) -> Reply:
+    """Deliver ``update`` the way Telegram does: again after any non-2xx answer."""
+    for _ in range(attempts):
+        reply = client.post(update)
+        if reply.status == 200:
+            return reply
+        time.sleep(0.1)
+    pytest.fail(f"update {update['update_id']} was never accepted: last {reply.status}")
+
+
+def test_redis_down_answers_503_and_the_dialog_continues_after_it_is_back(
+    outage_client: WebhookClient, durable_redis: RedisServer
+) -> None:
+    client = outage_client
+    client.say("/start")
+    client.say("Ada")
+
+    # Given Redis goes away in the middle of the form
+    durable_redis.stop()
+    age = message_update("36")
+
+    # When the next message arrives, Telegram is told to retry, with the reason
+    down = client.post(age)
+    assert down.status == 503
+    assert down.body["error"] == "storage_unavailable"
+    assert "Redis is unavailable" in down.body["description"]
+    assert down.api_calls == []
+
+    # Then, once Redis is back, Telegram's retry of the same update continues the dialog
+    durable_redis.start()
+    assert "about yourself" in deliver(client, age).text
+    summary = client.say("/skip").texts[0]
+    assert "Name: Ada" in summary
+    assert "Age: 36" in summary
+
+
+def test_a_hung_redis_times_out_into_503_instead_of_running_out_the_clock(
+    outage_client: WebhookClient, durable_redis: RedisServer
+) -> None:
+    client = outage_client
+    client.say("/start")
+    assert durable_redis.process is not None
+    os.kill(durable_redis.process.pid, signal.SIGSTOP)
+    try:
+        reply = client.say("Ada")
+    finally:
+        os.kill(durable_redis.process.pid, signal.SIGCONT)
+
+    assert reply.status == 503
+    assert "Timeout" in reply.body["description"]
+
+
+def test_redis_failing_in_the_middle_of_a_handler_writes_nothing(
+    outage_client: WebhookClient,
+    durable_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.routers import questionnaire
+
+    client = outage_client
+    client.say("/start")
+    real_name_handler = questionnaire.name_handler
+    outage = {"now": True}
+
+    async def redis_dies_mid_step(message: Any, state: Any) -> Any:
+        result = await real_name_handler(message, state)  # writes name + next state
+        if outage["now"]:
+            durable_redis.stop()  # before anything is committed
+        return result
+
+    monkeypatch.setattr(questionnaire, "name_handler", redis_dies_mid_step)
+    name = message_update("Ada")
+
+    assert client.post(name).status == 503
+
+    outage["now"] = False
+    durable_redis.start()
+    inspect = redis.Redis.from_url(durable_redis.url, decode_responses=True)
+    try:
+        assert inspect.get(STATE_KEY) == "Form:name"  # not half a step
+        assert inspect.get(DATA_KEY) is None
+        assert "Nice to meet you" in deliver(client, name).text
+        assert json.loads(inspect.get(DATA_KEY) or "{}") == {"name": "Ada"}
+    finally:
+        inspect.close()
