@@ -6,8 +6,10 @@ import json
 
 import pytest
 import redis
+from aiogram.fsm.context import FSMContext
 
 from bot.local.events import message_update
+from bot.states import Form
 from tests.support.webhook import WebhookClient
 
 STATE_KEY = "fsm:{123456789:1001}:1001:state"
@@ -79,9 +81,9 @@ def test_a_handler_that_raises_drops_its_fsm_changes_and_is_not_retried(
 
     client.say("/start")
 
-    async def crashes_after_writing(message: object, state: questionnaire.FSMContext) -> None:
+    async def crashes_after_writing(message: object, state: FSMContext) -> None:
         await state.update_data(name="half-written")
-        await state.set_state(questionnaire.Form.age)
+        await state.set_state(Form.age)
         raise RuntimeError("bug after the writes")
 
     monkeypatch.setattr(questionnaire, "name_handler", crashes_after_writing)
