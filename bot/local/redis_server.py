@@ -1,14 +1,17 @@
-"""A throwaway ``redis-server`` on a free loopback port."""
+"""Throwaway Redis servers on free loopback ports: plain, TLS, or a 3-node cluster."""
 
 from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from bot.local.ports import free_port
 
@@ -17,45 +20,96 @@ class RedisServerMissing(RuntimeError):
     """No redis-server binary on PATH."""
 
 
-class RedisServer:
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        msg = f"{name} is not installed: run `sudo apt-get install redis-server redis-tools`"
+        raise RedisServerMissing(msg)
+    return found
+
+
+class _Managed:
+    """Context-manager plumbing: `start` on enter, `close` on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RedisServer(_Managed):
     """A real redis-server process in a temporary directory, stopped on exit.
 
     ``persistent=True`` turns on the append-only file so a `restart` keeps the data, the
-    way a managed Redis keeps it through a failover.
+    way a managed Redis keeps it through a failover. ``tls=True`` serves TLS only, with a
+    self-signed certificate made for 127.0.0.1 (`ca_file`).
     """
 
-    def __init__(self, *, persistent: bool = False, binary: str | None = None) -> None:
-        found = binary or shutil.which("redis-server")
-        if found is None:
-            msg = "redis-server is not installed: run `sudo apt-get install redis-server`"
-            raise RedisServerMissing(msg)
-        self.binary = found
+    def __init__(
+        self,
+        *,
+        persistent: bool = False,
+        tls: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.binary = _binary("redis-server")
         self.persistent = persistent
+        self.tls = tls
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="lambdagram-redis-")
+        self.dir = Path(self._dir.name)
+        self._log = self.dir / "redis.log"
         self.process: subprocess.Popen[bytes] | None = None
+        if tls:
+            _make_certificate(self.dir)
+
+    @property
+    def ca_file(self) -> Path:
+        return self.dir / "cert.pem"
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        """Start the server and wait until it accepts connections."""
+    def start(self) -> Self:
+        """Start the server and wait until it answers PING."""
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(self.port),
+                      "--tls-cert-file", str(self.ca_file),
+                      "--tls-key-file", str(self.dir / "key.pem"),
+                      "--tls-ca-cert-file", str(self.ca_file),
+                      "--tls-auth-clients", "no"]  # fmt: skip
+        else:
+            listen = ["--port", str(self.port)]
         args = [
-            self.binary,
-            "--port", str(self.port),
+            self.binary, *listen,
             "--bind", "127.0.0.1",
-            "--dir", self._dir.name,
+            "--dir", str(self.dir),
             "--save", "",
             "--appendonly", "yes" if self.persistent else "no",
             "--appendfsync", "always",
             "--daemonize", "no",
             "--loglevel", "warning",
+            *self.extra_args,
         ]  # fmt: skip
-        self._log = Path(self._dir.name) / "redis.log"
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(
-                args, stdout=log, stderr=subprocess.STDOUT, cwd=self._dir.name
+                args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir
             )
         self._wait_ready()
         return self
@@ -89,24 +143,83 @@ class RedisServer:
                 err = self._log.read_text(errors="replace").strip()
                 msg = f"redis-server exited with {self.process.returncode}: {err}"
                 raise RuntimeError(msg)
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
+            if self._pings():
+                return
             time.sleep(0.02)
         msg = f"redis-server did not answer PING on port {self.port} within {timeout}s"
         raise RuntimeError(msg)
 
-    def __enter__(self) -> RedisServer:
-        return self.start()
+    def _pings(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                if not self.tls:
+                    return _ping(raw)
+                context = ssl.create_default_context(cafile=str(self.ca_file))
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    return _ping(tls)
+        except OSError:
+            return False
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+
+class RedisClusterServers(_Managed):
+    """A real Redis Cluster of ``size`` masters on loopback (no replicas)."""
+
+    def __init__(self, size: int = 3) -> None:
+        self.redis_cli = _binary("redis-cli")
+        self.nodes = [
+            RedisServer(extra_args=["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+            for _ in range(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        """A URL of one node; cluster clients discover the others from it."""
+        return f"redis://127.0.0.1:{self.nodes[0].port}/0"
+
+    def start(self) -> Self:
+        """Start the nodes, join them into a cluster, wait until every slot is served."""
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [self.redis_cli, "--cluster", "create", *addresses, "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            info = subprocess.run(
+                [self.redis_cli, "-p", str(self.nodes[0].port), "cluster", "info"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout
+            if "cluster_state:ok" in info:
+                return self
+            time.sleep(0.1)
+        msg = "the Redis Cluster did not reach cluster_state:ok within 30 s"
+        raise RuntimeError(msg)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+
+def _ping(sock: socket.socket) -> bool:
+    sock.sendall(b"PING\r\n")
+    return sock.recv(64).startswith(b"+PONG")
+
+
+def _make_certificate(directory: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 and localhost, valid for a day."""
+    subprocess.run(
+        [
+            _binary("openssl"), "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+            "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
+            "-days", "1", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
