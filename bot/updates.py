@@ -16,6 +16,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -45,6 +46,24 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return raw
 
 
+class Unprocessable(ValueError):
+    """Telegram sent it, but the installed aiogram cannot process it (say why)."""
+
+
+def to_update(raw: dict[str, Any], bot: Bot) -> Update:
+    """The raw update as aiogram's `Update` bound to ``bot``, or `Unprocessable`."""
+    try:
+        update = Update.model_validate(raw, context={"bot": bot})
+    except ValidationError as error:
+        raise Unprocessable(validation_summary(error)) from None
+    try:
+        update.event_type  # noqa: B018 - raises for kinds this aiogram does not know
+    except UpdateTypeLookupError:
+        kinds = ", ".join(sorted(set(raw) - {"update_id"})) or "none"
+        raise Unprocessable(f"unknown update type ({kinds}): upgrade aiogram") from None
+    return update
+
+
 def validation_summary(error: ValidationError) -> str:
     """The first few problems pydantic found, on one line."""
     problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3]]
@@ -64,9 +83,9 @@ async def process_update(
     """
     bot = runtime.bot
     try:
-        update = Update.model_validate(raw, context={"bot": bot})
-    except ValidationError as error:
-        return await _dead_letter(runtime, raw, validation_summary(error))
+        update = to_update(raw, bot)
+    except Unprocessable as error:
+        return await _dead_letter(runtime, raw, str(error))
 
     storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
     dispatcher = build_dispatcher(storage, runtime.settings)
@@ -177,7 +196,7 @@ async def _dead_letter(runtime: Runtime, raw: dict[str, Any], error: str) -> dic
         raise _unavailable(failure) from None
     count(Metric.DEAD_LETTERS)
     logger.error(
-        "update failed validation; kept as a dead letter",
+        "update cannot be processed by this aiogram; kept as a dead letter",
         extra={"update_id": raw["update_id"], "validation_error": error, "alert": "dead_letter"},
     )
     return {"ok": True, "dead_letter": True}

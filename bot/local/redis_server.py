@@ -38,7 +38,11 @@ class _Managed:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(
         self,
@@ -63,12 +67,13 @@ class RedisServer(_Managed):
         persistent: bool = False,
         tls: bool = False,
         extra_args: Sequence[str] = (),
+        port: int | None = None,
     ) -> None:
         self.binary = _binary("redis-server")
         self.persistent = persistent
         self.tls = tls
         self.extra_args = list(extra_args)
-        self.port = free_port()
+        self.port = port or free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="lambdagram-redis-")
         self.dir = Path(self._dir.name)
         self._log = self.dir / "redis.log"
@@ -166,8 +171,9 @@ class RedisClusterServers(_Managed):
 
     def __init__(self, size: int = 3) -> None:
         self.redis_cli = _binary("redis-cli")
+        cluster_args = ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"]
         self.nodes = [
-            RedisServer(extra_args=["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+            RedisServer(extra_args=cluster_args, port=free_port(below=55535, bus_offset=10000))
             for _ in range(size)
         ]
 
