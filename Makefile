@@ -1,10 +1,14 @@
 # The two commands of the README: `make demo` and `make test`. Both set the machine up first.
 PY := .venv/bin/python
+ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 
-.PHONY: setup demo chat test lint typecheck unit
+.PHONY: setup deploy-tools demo chat test lint typecheck unit package package-native check-package
 
 setup:
 	@scripts/bootstrap.sh
+
+deploy-tools:
+	@scripts/bootstrap.sh --deploy-tools
 
 demo: setup  ## a scripted dialog through the Lambda handler, killed mid-form
 	@$(PY) -m bot demo
@@ -19,7 +23,69 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy
 
-unit: setup
+unit: setup  ## the tests, without building the deployment package
 	$(PY) -m pytest
 
-test: lint typecheck unit  ## everything CI runs
+package: deploy-tools  ## dist/dev: the arm64 zip and template `serverless deploy` would upload
+	scripts/package.sh dev arm64 dist/dev
+
+package-native: deploy-tools  ## dist/native: the same zip for this machine, to run it here
+	scripts/package.sh ci $(ARCH) dist/native
+	test -d dist/ric/awslambdaric || $(PY) -m pip install -q --disable-pip-version-check \
+		--target dist/ric awslambdaric==4.2.2  # the runtime interface client, alone
+
+test: lint typecheck package package-native  ## everything CI runs
+	LAMBDAGRAM_REQUIRE_PACKAGE=1 $(PY) -m pytest
+
+# ---- Deploying (needs an AWS account; see README "Deploy") ----------------------------------
+STAGE ?= dev
+SLS := node_modules/.bin/serverless
+SSM_PATH = /lambdagram/$(STAGE)
+AWS ?= aws
+
+.PHONY: deploy webhook-set webhook-info remove local-up local-params local-deploy local-send local-down
+
+deploy: deploy-tools  ## serverless deploy --stage $(STAGE), then point Telegram at it
+	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage $(STAGE)
+	$(MAKE) webhook-set STAGE=$(STAGE)
+
+webhook-set: setup  ## setWebhook to the deployed Function URL, secrets read from SSM
+	@url=$$($(SLS) info --stage $(STAGE) --verbose | sed -n 's/^ *WebhookLambdaFunctionUrl: *//p'); \
+	test -n "$$url" || { echo "no Function URL in 'serverless info --stage $(STAGE)'" >&2; exit 1; }; \
+	BOT_TOKEN=$${BOT_TOKEN:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/bot-token --query Parameter.Value --output text)} \
+	WEBHOOK_SECRET=$${WEBHOOK_SECRET:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/webhook-secret --query Parameter.Value --output text)} \
+	$(PY) -m bot webhook set "$$url"
+
+webhook-info: setup
+	@BOT_TOKEN=$${BOT_TOKEN:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/bot-token --query Parameter.Value --output text)} \
+	WEBHOOK_SECRET=unused $(PY) -m bot webhook info
+
+remove: deploy-tools
+	$(SLS) remove --stage $(STAGE)
+
+# ---- Rehearsing with LocalStack (needs Docker; see README) -----------------------------------
+LOCALSTACK := http://localhost:4566
+
+local-up:
+	docker compose -f infra/docker-compose.yml up -d --wait
+
+local-params:  ## the three SecureStrings in LocalStack's SSM (BOT_TOKEN from your env, or a dummy)
+	$(AWS) --endpoint-url=$(LOCALSTACK) ssm put-parameter --overwrite --type SecureString \
+		--name /lambdagram/local/bot-token --value "$${BOT_TOKEN:-123456789:local-rehearsal-token}"
+	$(AWS) --endpoint-url=$(LOCALSTACK) ssm put-parameter --overwrite --type SecureString \
+		--name /lambdagram/local/webhook-secret --value "$${WEBHOOK_SECRET:-local-rehearsal-secret}"
+	$(AWS) --endpoint-url=$(LOCALSTACK) ssm put-parameter --overwrite --type SecureString \
+		--name /lambdagram/local/redis-url --value "redis://redis:6379/0"
+
+local-deploy: deploy-tools
+	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage local --param="architecture=$(ARCH)" \
+		--param="wheelPlatform=$(shell uname -m)"
+
+local-send:  ## POST one /help update to the function in LocalStack and print the reply
+	@url=$$($(SLS) info --stage local --verbose | sed -n 's/^ *WebhookLambdaFunctionUrl: *//p'); \
+	curl -sS -X POST "$${url%/}/webhook" -H 'Content-Type: application/json' \
+		-H "X-Telegram-Bot-Api-Secret-Token: $${WEBHOOK_SECRET:-local-rehearsal-secret}" \
+		-d '{"update_id": 1, "message": {"message_id": 1, "date": 1700000000, "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}], "chat": {"id": 1, "type": "private", "first_name": "Local"}, "from": {"id": 1, "is_bot": false, "first_name": "Local"}}}'; echo
+
+local-down:
+	docker compose -f infra/docker-compose.yml down -v

@@ -8,7 +8,8 @@ from bot.app import create_app
 from bot.observability import instrument
 from bot.runtime import ensure_event_loop
 from bot.settings import Settings
+from bot.ssm import resolve_parameters
 
 ensure_event_loop()  # one loop for the life of the process; mangum runs every call on it
-app = create_app(Settings.from_environ(os.environ))
+app = create_app(Settings.from_environ(resolve_parameters(os.environ)))
 handler = instrument(Mangum(app, lifespan="off"))

@@ -16,6 +16,24 @@ def main(argv: list[str] | None = None) -> int:
         "deadletter", help="updates this aiogram could not process (uses the function's env)"
     )
     dead.add_argument("action", choices=["list", "replay"])
+    hook = commands.add_parser(
+        "webhook", help="register the deployed function with Telegram (setWebhook and friends)"
+    )
+    hook.add_argument("action", choices=["set", "info", "delete"])
+    hook.add_argument("url", nargs="?", help="for set: the function URL (https://...)")
+    hook.add_argument(
+        "--max-connections",
+        type=int,
+        default=40,
+        choices=range(1, 101),
+        metavar="1-100",
+        help="parallel deliveries Telegram may make (default 40)",
+    )
+    hook.add_argument(
+        "--drop-pending-updates",
+        action="store_true",
+        help="discard updates Telegram is still holding for the bot",
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
         from bot.local import demo
@@ -30,9 +48,29 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as error:
             print(error, file=sys.stderr)
             return 2
+    if args.command == "webhook":
+        return _webhook(args)
     from bot.local import chat
 
     return chat.run()
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from bot import webhook_cli
+    from bot.settings import SettingsError
+    from bot.ssm import ParameterError
+
+    try:
+        return webhook_cli.run(
+            args.action,
+            sys.stdout,
+            url=args.url,
+            max_connections=args.max_connections,
+            drop_pending_updates=args.drop_pending_updates,
+        )
+    except (webhook_cli.WebhookCommandError, SettingsError, ParameterError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

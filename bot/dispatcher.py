@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Dispatcher
+from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import BaseStorage
 
 from bot.routers import create_routers
@@ -19,3 +19,10 @@ def build_dispatcher(storage: BaseStorage, settings: Settings) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage, settings=settings)
     dispatcher.include_routers(*create_routers())
     return dispatcher
+
+
+def used_update_types() -> list[str]:
+    """The update kinds the routers handle: what ``setWebhook(allowed_updates=...)`` asks for."""
+    root = Router(name="allowed-updates")
+    root.include_routers(*create_routers())
+    return root.resolve_used_update_types()

@@ -51,10 +51,16 @@ class Settings:
         )
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        """Read and validate settings; raise `SettingsError` naming each wrong variable."""
+    def from_environ(cls, environ: Mapping[str, str], *, need_redis: bool = True) -> Settings:
+        """Read and validate settings; raise `SettingsError` naming each wrong variable.
+
+        ``need_redis=False`` is for tools that only talk to the Bot API (``bot webhook``).
+        """
         problems: list[str] = []
         reader = _Reader(environ, problems)
+        if not need_redis and not environ.get("REDIS_URL", "").strip():
+            environ = {**environ, "REDIS_URL": "redis://unused"}
+            reader = _Reader(environ, problems)
         settings = cls(
             bot_token=reader.required(
                 "BOT_TOKEN",

@@ -57,5 +57,19 @@ ensure_venv() {
   echo "$want" > "$stamp"
 }
 
+ensure_node() {
+  if command -v node >/dev/null && command -v npm >/dev/null; then return; fi
+  say "installing nodejs and npm from apt (for the Serverless Framework)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+}
+
 ensure_redis
 ensure_venv
+if [ "${1:-}" = "--deploy-tools" ]; then
+  ensure_node
+  if [ ! -x node_modules/.bin/serverless ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing the pinned Serverless Framework (npm ci)"
+    npm ci --no-progress --no-fund --no-audit >/dev/null
+  fi
+fi

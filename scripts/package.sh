@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the deployable zip and CloudFormation template offline: no AWS account, no Docker.
+#   scripts/package.sh STAGE ARCH OUT   e.g. scripts/package.sh dev arm64 dist/dev
+# ARCH is arm64 (what `serverless deploy` ships) or x86_64 (to run the zip on an x86 machine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stage=${1:?stage} arch=${2:?arm64|x86_64} out=${3:?output dir}
+case "$arch" in
+  arm64) wheels=aarch64 ;;
+  x86_64) wheels=x86_64 ;;
+  *) echo "architecture must be arm64 or x86_64, not $arch" >&2; exit 2 ;;
+esac
+[ -x node_modules/.bin/serverless ] || npm ci --no-progress --no-fund --no-audit >&2
+rm -rf "$out"
+# Packaging resolves no AWS values; dummy credentials keep the framework offline.
+AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-offline-packaging} \
+AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-offline-packaging} \
+AWS_REGION=${AWS_REGION:-eu-west-1} \
+PYTHON_BIN=${PYTHON_BIN:-$PWD/.venv/bin/python} \
+SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
+  node_modules/.bin/serverless package --stage "$stage" \
+    --param="architecture=$arch" --param="wheelPlatform=$wheels" --package "$out" >&2
+echo "$out/lambdagram.zip"

@@ -1,0 +1,44 @@
+"""The built deployment package (``make package package-native``), or a clear skip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+DIST = Path(__file__).resolve().parents[2] / "dist"
+
+
+def built(name: str) -> Path:
+    """``dist/<name>``; skipped (or failed, under ``make test``) if it was not built."""
+    path = DIST / name
+    if not (path / "lambdagram.zip").exists():
+        message = f"{path} is not built: run `make package package-native` first"
+        if os.environ.get("LAMBDAGRAM_REQUIRE_PACKAGE") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dev_package() -> Path:
+    """The arm64 package `serverless deploy --stage dev` would upload."""
+    return built("dev")
+
+
+@pytest.fixture(scope="session")
+def native_package() -> Path:
+    """The same package built for this machine's architecture."""
+    return built("native")
+
+
+@pytest.fixture(scope="session")
+def template(dev_package: Path) -> dict[str, Any]:
+    """The generated CloudFormation template."""
+    loaded: dict[str, Any] = json.loads(
+        (dev_package / "cloudformation-template-update-stack.json").read_text()
+    )
+    return loaded

@@ -1,0 +1,100 @@
+"""The CloudFormation template `serverless package` generates: what AWS will create."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.deploy.conftest import DIST
+
+ROOT = DIST.parent
+
+
+def resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == kind]
+
+
+def test_the_function_is_python312_on_arm64_with_the_lambda_entry(
+    template: dict[str, Any],
+) -> None:
+    [function] = resources(template, "AWS::Lambda::Function")
+
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "handler.handler"
+    assert function["Timeout"] > 10 + 3  # LOCK_WAIT plus the margin the app keeps
+    assert function["Timeout"] <= 30  # an HTTP API's integration limit
+    assert function["ReservedConcurrentExecutions"] >= 1
+
+
+def test_telegram_reaches_it_through_a_function_url_with_no_gateway(
+    template: dict[str, Any],
+) -> None:
+    [url] = resources(template, "AWS::Lambda::Url")
+
+    assert url["AuthType"] == "NONE"  # Telegram authenticates with the secret header
+    assert resources(template, "AWS::ApiGatewayV2::Api") == []
+    assert resources(template, "AWS::ApiGateway::RestApi") == []
+    assert "WebhookLambdaFunctionUrl" in template["Outputs"] or any(
+        "FunctionUrl" in name for name in template["Outputs"]
+    )
+
+
+def test_no_secret_is_in_the_template(template: dict[str, Any]) -> None:
+    [function] = resources(template, "AWS::Lambda::Function")
+    variables = function["Environment"]["Variables"]
+
+    assert not {"BOT_TOKEN", "WEBHOOK_SECRET", "REDIS_URL"} & set(variables)
+    assert variables["BOT_TOKEN_PARAM"] == "/lambdagram/dev/bot-token"
+    assert variables["WEBHOOK_SECRET_PARAM"] == "/lambdagram/dev/webhook-secret"
+    assert variables["REDIS_URL_PARAM"] == "/lambdagram/dev/redis-url"
+    text = json.dumps(template)
+    assert "rediss://" not in text
+    assert "redis://" not in text
+
+
+def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) -> None:
+    [role] = resources(template, "AWS::IAM::Role")
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    by_action = {
+        tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s
+        for s in statements
+    }
+
+    ssm = by_action[("ssm:GetParameters",)]
+    resources_text = json.dumps(ssm["Resource"])
+    assert resources_text.count(":parameter/lambdagram/dev/") == 3
+    assert "*" not in resources_text
+    kms = by_action[("kms:Decrypt",)]
+    assert "kms:ViaService" in json.dumps(kms["Condition"])
+    for statement in statements:  # nothing else is granted on every resource
+        assert statement["Resource"] != "*", statement
+
+
+def test_logs_are_kept_for_a_bounded_time(template: dict[str, Any]) -> None:
+    [group] = resources(template, "AWS::Logs::LogGroup")
+
+    assert group["RetentionInDays"] == 14
+
+
+def test_cfn_lint_finds_no_errors_in_the_generated_and_infra_templates(
+    dev_package: Path,
+) -> None:
+    templates = [
+        dev_package / "cloudformation-template-update-stack.json",
+        *sorted((ROOT / "infra").glob("*.yaml")),
+    ]
+    assert len(templates) >= 2
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cfnlint", *map(str, templates)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # cfn-lint's exit code is a bit mask: 2 means errors (4 warnings, 8 informational)
+    assert result.returncode & 2 == 0, result.stdout + result.stderr
