@@ -89,3 +89,8 @@ local-send:  ## POST one /help update to the function in LocalStack and print th
 
 local-down:
 	docker compose -f infra/docker-compose.yml down -v
+
+# ---- Benchmarks (README "Performance") ------------------------------------------------------
+.PHONY: bench
+bench: setup package-native  ## cold start, RSS, warm latency vs aiogram's server, throughput, cost
+	PYTHONPATH=. $(PY) -m bench

@@ -8,6 +8,7 @@ does not need.
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 from typing import Any
 
@@ -29,6 +30,8 @@ class WebhookApp:
         self.settings = settings
         self._secret = settings.webhook_secret.encode()
         self._runtime: Runtime | None = None
+        self._updates = 0
+        gc.freeze()  # the imports are here for good: keep them out of the collector's scans
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -62,7 +65,12 @@ class WebhookApp:
         logger.set_correlation_id(str(raw["update_id"]))
         logger.append_keys(update_id=raw["update_id"])
         max_wait = self._lock_wait(scope.get("aws.context"))
-        return await process_update(self.runtime(), raw, max_wait=max_wait)
+        try:
+            return await process_update(self.runtime(), raw, max_wait=max_wait)
+        finally:
+            self._updates += 1
+            if self._updates in SETTLE_AFTER:
+                settle_heap()
 
     async def admit(self, scope: Scope, receive: Receive) -> dict[str, Any]:
         """The raw update if the request is one Telegram could have sent, else the reason.
@@ -113,6 +121,21 @@ async def _lifespan(receive: Receive, send: Send) -> None:
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+SETTLE_AFTER = frozenset({1, 8, 64, 512})
+
+
+def settle_heap() -> None:
+    """Move what is alive now out of the garbage collector's sight (``gc.freeze``).
+
+    Early updates build aiogram's models and the process's clients: objects that live as
+    long as the process. Left in the collector's oldest generation, each full collection
+    walks them all (~50-100 ms, a p99 spike every few hundred updates). Frozen after the
+    1st, 8th, 64th and 512th update (young garbage collected first), they no longer are.
+    """
+    gc.collect(1)
+    gc.freeze()
 
 
 def create_app(settings: Settings) -> WebhookApp:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from aiogram import Dispatcher, Router
 from aiogram.fsm.storage.base import BaseStorage
 
+from bot import handler_cache
 from bot.routers import create_routers
 from bot.settings import Settings
+
+handler_cache.install()
 
 
 def build_dispatcher(storage: BaseStorage, settings: Settings) -> Dispatcher:
@@ -19,6 +22,24 @@ def build_dispatcher(storage: BaseStorage, settings: Settings) -> Dispatcher:
     dispatcher = Dispatcher(storage=storage, settings=settings)
     dispatcher.include_routers(*create_routers())
     return dispatcher
+
+
+def discard(dispatcher: Dispatcher) -> None:
+    """Free a used Dispatcher now, instead of leaving it to the cycle collector.
+
+    Routers and their ~26 observers point at each other, so a finished Dispatcher is ~1500
+    objects in reference cycles: only a full garbage collection frees them, and those grew
+    into 50-100 ms pauses every few hundred updates. Emptying each router's and observer's
+    attributes breaks the cycles and reference counting frees everything at once. The
+    Dispatcher must not be used afterwards.
+    """
+    routers: list[Router] = [dispatcher]
+    while routers:
+        router = routers.pop()
+        routers.extend(router.sub_routers)
+        for observer in router.observers.values():
+            vars(observer).clear()
+        vars(router).clear()
 
 
 def used_update_types() -> list[str]:

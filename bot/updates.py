@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from bot import deadletter
 from bot.delivery import ChatBusy, Claim, Duplicate, InFlight, chat_slot
-from bot.dispatcher import build_dispatcher
+from bot.dispatcher import build_dispatcher, discard
 from bot.errors import BadUpdate, ChatLocked, StorageUnavailable, UpdateInFlight
 from bot.fsm import BufferedStorage, Write
 from bot.observability import Metric, count, logger, milliseconds
@@ -89,6 +89,21 @@ async def process_update(
 
     storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
     dispatcher = build_dispatcher(storage, runtime.settings)
+    try:
+        return await _process(runtime, update, dispatcher, storage, max_wait, reply_in_webhook)
+    finally:
+        discard(dispatcher)
+
+
+async def _process(
+    runtime: Runtime,
+    update: Update,
+    dispatcher: Dispatcher,
+    storage: BufferedStorage,
+    max_wait: float,
+    reply_in_webhook: bool,
+) -> dict[str, Any]:
+    bot = runtime.bot
     key = fsm_key(dispatcher, bot, update)
     claim = Claim(
         runtime.scripts,

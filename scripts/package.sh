@@ -20,4 +20,6 @@ PYTHON_BIN=${PYTHON_BIN:-$PWD/.venv/bin/python} \
 SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
   node_modules/.bin/serverless package --stage "$stage" \
     --param="architecture=$arch" --param="wheelPlatform=$wheels" --package "$out" >&2
+# Bytecode that a read-only /var/task can use (scripts/compile_pyc.py says why).
+"${PYTHON_BIN:-$PWD/.venv/bin/python}" scripts/compile_pyc.py "$out/lambdagram.zip"
 echo "$out/lambdagram.zip"

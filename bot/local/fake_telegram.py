@@ -110,6 +110,7 @@ class FakeTelegram:
 class _Handler(BaseHTTPRequestHandler):
     state: _State
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
 
     def do_GET(self) -> None:
         self._serve()

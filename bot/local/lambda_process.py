@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class LambdaProcess:
     """A child process running ``handler.handler`` for the events it is sent."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], *, quiet: bool = False) -> None:
         full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
         full_env.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
         started = time.perf_counter()
@@ -32,6 +32,7 @@ class LambdaProcess:
             env=full_env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if quiet else None,
             text=True,
         )
         ready = self._read()

@@ -75,6 +75,7 @@ class RuntimeAPI:
 class _Handler(BaseHTTPRequestHandler):
     shared: _Shared
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Quiet."""

@@ -1,0 +1,433 @@
+"""``python -m bench``: every figure beside its reference, from one run on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import http.client
+import json
+import math
+import os
+import platform
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.workload import dialogs, per_chat
+from bot.local.events import lambda_event
+from bot.local.fake_telegram import FakeTelegram
+from bot.local.lambda_process import ROOT, LambdaProcess
+from bot.local.ports import free_port
+from bot.local.redis_server import RedisServer
+
+SECRET = "bench-secret"
+TOKEN = "123456789:BENCH-not-a-real-token-0123456789ab"
+GB_SECOND = 0.0000133334  # Lambda arm64, $ per GB-s
+PER_REQUEST = 0.20 / 1_000_000
+MEMORY_GB = 128 / 1024
+COLD_STARTS_PER_MILLION = 1000  # assumption: one new instance per ~1000 updates
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+# ---- cold start --------------------------------------------------------------------------------
+
+
+def cold_once(
+    mode: str, env: dict[str, str], event: dict[str, Any], packaged: Path | None
+) -> dict[str, float]:
+    """One fresh process; wall seconds from spawn to exit, plus what the child reported."""
+    full_env = {**os.environ, **env, "POWERTOOLS_LOG_LEVEL": "ERROR"}
+    if mode == "aiogram":
+        full_env["LAMBDAGRAM_EAGER_TYPES"] = "1"
+    command = [sys.executable, "-m", "bench.cold_child", mode]
+    if packaged is not None:  # as Lambda runs it: only the task root, read-only bytecode
+        full_env["PYTHONPATH"] = f"{packaged}:{ROOT}"
+        full_env["PYTHONDONTWRITEBYTECODE"] = "1"
+        command = [getattr(sys, "_base_executable", sys.executable), "-S", *command[1:]]
+    else:
+        full_env["PYTHONPATH"] = str(ROOT)
+    started = time.perf_counter()
+    result = subprocess.run(
+        command,
+        input=json.dumps(event),
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=ROOT,
+        check=True,
+    )
+    wall = time.perf_counter() - started
+    report: dict[str, float] = json.loads(result.stdout.strip().splitlines()[-1])
+    report["wall_s"] = wall
+    return report
+
+
+def cold_start(env: dict[str, str], runs: int, packaged: Path | None) -> dict[str, Any]:
+    """Median wall time and peak RSS of `runs` fresh processes of each kind, after a warm-up."""
+    out: dict[str, Any] = {}
+    for mode in ("handler", "aiogram"):
+        samples = []
+        for i in range(runs + 1):
+            event = lambda_event(dialogs(1, 900_000 + i)[0], secret=SECRET)
+            report = cold_once(mode, env, event, packaged)
+            if mode == "handler" and report["status"] != 200:
+                raise SystemExit(f"the cold handler answered {report['status']}")
+            if i:  # the first run warms the page cache (and, in the source tree, writes .pyc)
+                samples.append(report)
+        out[mode] = {
+            key: statistics.median(s[key] for s in samples)
+            for key in ("wall_s", "import_s", "first_s", "rss_mb")
+        }
+        out[mode]["rss_max_mb"] = max(s["rss_mb"] for s in samples)
+    return out
+
+
+# ---- Redis traffic -----------------------------------------------------------------------------
+
+
+@contextmanager
+def redis_monitor(port: int) -> Iterator[list[str]]:
+    """Every command Redis executes meanwhile (MONITOR), as raw lines."""
+    lines: list[str] = []
+    monitor = subprocess.Popen(
+        ["redis-cli", "-p", str(port), "monitor"], stdout=subprocess.PIPE, text=True
+    )
+    assert monitor.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(monitor.stdout or []), daemon=True)
+    reader.start()
+    time.sleep(0.2)
+    try:
+        yield lines
+    finally:
+        time.sleep(0.3)
+        monitor.terminate()
+        monitor.wait()
+        reader.join(timeout=2)
+
+
+def redis_counts(lines: list[str], updates: int) -> dict[str, float]:
+    """Round trips (commands a client sent) and commands (including those inside scripts)."""
+    commands = [line for line in lines if line[:1].isdigit()]
+    round_trips = [line for line in commands if "[0 lua]" not in line]
+    return {"round_trips": len(round_trips) / updates, "commands": len(commands) / updates}
+
+
+def counting_sample(updates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fresh copies (new update ids) of the first 25 chats' dialogs, for counting commands."""
+    chats = {u["message"]["chat"]["id"] for u in updates[:25]}
+    return [
+        {**u, "update_id": u["update_id"] + 10_000_000}
+        for u in updates
+        if u["message"]["chat"]["id"] in chats
+    ]
+
+
+# ---- warm latency ------------------------------------------------------------------------------
+
+
+def warm_lambda(
+    env: dict[str, str], updates: list[dict[str, Any]], warmup: list[dict[str, Any]], port: int
+) -> dict[str, Any]:
+    """handler.handler in one warm process: time inside the handler per update."""
+    process = LambdaProcess(env, quiet=True)
+    try:
+        for update in warmup:
+            process.invoke(lambda_event(update, secret=SECRET))
+        inside, outside = [], []
+        for update in updates:
+            event = lambda_event(update, secret=SECRET)
+            started = time.perf_counter()
+            response = process.invoke(event)
+            outside.append((time.perf_counter() - started) * 1000)
+            if response["statusCode"] != 200:
+                raise SystemExit(f"handler answered {response['statusCode']}")
+            inside.append(float(response["ms"]))
+        counted = counting_sample(updates)
+        with redis_monitor(port) as lines:  # a separate pass: MONITOR slows Redis down
+            for update in counted:
+                process.invoke(lambda_event(update, secret=SECRET))
+    finally:
+        process.close()
+    return {"inside": inside, "outside": outside, "redis": redis_counts(lines, len(counted))}
+
+
+def warm_reference(
+    env: dict[str, str], updates: list[dict[str, Any]], warmup: list[dict[str, Any]], port: int
+) -> dict[str, Any]:
+    """aiogram's aiohttp server: time inside the server per update, and as a client sees it."""
+    http_port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bench.reference_server", str(http_port)],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT), "LAMBDAGRAM_EAGER_TYPES": "1"},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        connection = _connect(http_port)
+        headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+
+        def post(update: dict[str, Any]) -> None:
+            connection.request("POST", "/webhook", body=json.dumps(update), headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"the reference server answered {response.status}")
+
+        for update in warmup:
+            post(update)
+        connection.request("GET", "/stats")
+        connection.getresponse().read()
+        outside = []
+        for update in updates:
+            started = time.perf_counter()
+            post(update)
+            outside.append((time.perf_counter() - started) * 1000)
+        connection.request("GET", "/stats")
+        inside = json.loads(connection.getresponse().read())["ms"]
+        counted = counting_sample(updates)
+        with redis_monitor(port) as lines:  # a separate pass: MONITOR slows Redis down
+            for update in counted:
+                post(update)
+        connection.close()
+    finally:
+        server.terminate()
+        server.wait()
+    return {"inside": inside, "outside": outside, "redis": redis_counts(lines, len(counted))}
+
+
+def _connect(port: int) -> http.client.HTTPConnection:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            connection.request("GET", "/stats")
+            connection.getresponse().read()
+            return connection
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+# ---- throughput --------------------------------------------------------------------------------
+
+
+def throughput(env: dict[str, str], workers: int, chats_per_worker: int, first_chat: int) -> float:
+    """Updates per second with `workers` warm Lambda processes and many chats at once."""
+    with ThreadPoolExecutor(workers) as pool:
+        instances = list(pool.map(lambda _: LambdaProcess(env, quiet=True), range(workers)))
+    free: queue.Queue[LambdaProcess] = queue.Queue()
+    for instance in instances:
+        instance.invoke(lambda_event(dialogs(1, first_chat - 1)[0], secret=SECRET))  # warm
+        free.put(instance)
+    conversations = per_chat(workers * chats_per_worker, first_chat)
+
+    def talk(updates: list[dict[str, Any]]) -> int:
+        for update in updates:
+            while True:
+                instance = free.get()
+                try:
+                    status = instance.invoke(lambda_event(update, secret=SECRET))["statusCode"]
+                finally:
+                    free.put(instance)
+                if status == 200:
+                    break
+        return len(updates)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(conversations)) as pool:
+        total = sum(pool.map(talk, conversations))
+    elapsed = time.perf_counter() - started
+    for instance in instances:
+        instance.close()
+    return total / elapsed
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import aiogram
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"aiogram {aiogram.__version__}, {datetime.date.today().isoformat()}"
+    )
+
+
+def cost_per_million(warm_ms: float, cold_s: float) -> dict[str, float]:
+    duration = 1_000_000 * MEMORY_GB * math.ceil(warm_ms) / 1000 * GB_SECOND
+    init = COLD_STARTS_PER_MILLION * MEMORY_GB * cold_s * GB_SECOND
+    requests = 1_000_000 * PER_REQUEST
+    return {
+        "requests": requests,
+        "duration": duration,
+        "init": init,
+        "total": requests + duration + init,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--runs", type=int, default=7, help="fresh processes per cold-start figure"
+    )
+    parser.add_argument(
+        "--chats", type=int, default=120, help="chats in the warm run (5 updates each)"
+    )
+    parser.add_argument("--workers", default="1,2,4", help="process counts for throughput")
+    args = parser.parse_args(argv)
+
+    packaged_zip = ROOT / "dist" / "native" / "lambdagram.zip"
+    with RedisServer() as redis_server, FakeTelegram() as telegram:
+        env = {
+            "BOT_TOKEN": TOKEN,
+            "WEBHOOK_SECRET": SECRET,
+            "REDIS_URL": redis_server.url,
+            "TELEGRAM_API_URL": telegram.url,
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+        }
+        print(f"# lambdagram benchmark\n{machine()}\n", flush=True)
+        cold = cold_start(env, args.runs, None)
+        packaged = None
+        if packaged_zip.exists():
+            task = ROOT / "dist" / "bench-task"
+            if not task.exists():
+                with zipfile.ZipFile(packaged_zip) as archive:
+                    archive.extractall(task)
+            packaged = cold_start(env, args.runs, task)
+        warmup = dialogs(10, 700_000)
+        updates = dialogs(args.chats, 100_000)
+        ours = warm_lambda(env, updates, warmup, redis_server.port)
+        reference = warm_reference(
+            env, dialogs(args.chats, 300_000), dialogs(10, 710_000), redis_server.port
+        )
+        rates = {
+            int(n): throughput(env, int(n), 8, 500_000 + 10_000 * int(n))
+            for n in args.workers.split(",")
+        }
+
+    report(cold, packaged, ours, reference, rates, len(updates))
+    return 0
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """Print a Markdown table under a title line."""
+    print(title)
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print()
+
+
+def report(
+    cold: dict[str, Any],
+    packaged: dict[str, Any] | None,
+    ours: dict[str, Any],
+    reference: dict[str, Any],
+    rates: dict[int, float],
+    updates: int,
+) -> None:
+    """Print every figure beside its reference and target."""
+    kinds = [("source tree", cold)]
+    if packaged is not None:
+        kinds.append(("packaged zip, read-only (as in /var/task)", packaged))
+    rows = []
+    for name, data in kinds:
+        h, a = data["handler"], data["aiogram"]
+        rows.append(
+            [
+                name,
+                f"{h['wall_s']:.2f} s (import {h['import_s']:.2f} s, "
+                f"first update {h['first_s'] * 1000:.0f} ms)",
+                f"{a['wall_s']:.2f} s",
+                f"{h['wall_s'] / a['wall_s']:.2f}",
+                "<= 0.40",
+            ]
+        )
+    table(
+        "Cold start: a fresh process, spawn to exit (median of the runs after a warm-up run)",
+        ["", "lambdagram: `import handler` + first webhook answered",
+         "reference: bare `import aiogram`", "ratio", "target"],
+        rows,
+    )  # fmt: skip
+    table(
+        "Peak RSS of the cold process",
+        ["", "lambdagram", "reference: bare `import aiogram`", "target"],
+        [
+            [name, f"{d['handler']['rss_max_mb']:.0f} MB", f"{d['aiogram']['rss_max_mb']:.0f} MB",
+             "<= 110 MB"]
+            for name, d in kinds
+        ],
+    )  # fmt: skip
+    o50, o99 = percentile(ours["inside"], 50), percentile(ours["inside"], 99)
+    r50, r99 = percentile(reference["inside"], 50), percentile(reference["inside"], 99)
+    c50, c99 = percentile(ours["outside"], 50), percentile(ours["outside"], 99)
+    s50, s99 = percentile(reference["outside"], 50), percentile(reference["outside"], 99)
+    table(
+        f"Warm latency per update ({updates} updates of questionnaire dialogs; "
+        "same Redis, same fake Bot API)",
+        ["", "p50", "p99", "p50 ratio", "p99 ratio", "target"],
+        [
+            ["lambdagram `handler.handler`, inside the process", f"{o50:.2f} ms",
+             f"{o99:.2f} ms", f"{o50 / r50:.2f}", f"{o99 / r99:.2f}", "<= 1.2"],
+            ["aiogram aiohttp server, inside the server", f"{r50:.2f} ms", f"{r99:.2f} ms",
+             "1.00", "1.00", ""],
+            ["lambdagram, as its caller sees it (pipe)", f"{c50:.2f} ms", f"{c99:.2f} ms",
+             "", "", ""],
+            ["aiogram server, as a client sees it (HTTP keep-alive)", f"{s50:.2f} ms",
+             f"{s99:.2f} ms", "", "", ""],
+        ],
+    )  # fmt: skip
+    table(
+        "Redis per update",
+        ["", "round trips", "commands (including those inside Lua scripts)"],
+        [
+            ["lambdagram (dedupe + chat lock + atomic commit)",
+             f"{ours['redis']['round_trips']:.2f}", f"{ours['redis']['commands']:.2f}"],
+            ["aiogram RedisStorage (no dedupe, no lock)",
+             f"{reference['redis']['round_trips']:.2f}", f"{reference['redis']['commands']:.2f}"],
+        ],
+    )  # fmt: skip
+    table(
+        "Throughput: warm Lambda processes against one Redis, 8 chats per process at once",
+        ["processes", "updates/s"],
+        [[str(workers), f"{rate:.0f}"] for workers, rate in rates.items()],
+    )
+    cold_s = (packaged or cold)["handler"]["wall_s"]
+    cost = cost_per_million(o50, cold_s)
+    table(
+        f"Cost per million updates at 128 MB arm64 (${GB_SECOND}/GB-s, $0.20 per million "
+        f"requests; duration billed per ms at the warm p50; {COLD_STARTS_PER_MILLION} cold "
+        f"starts of {cold_s:.2f} s)",
+        ["requests", "duration", "init", "total"],
+        [[f"${cost['requests']:.2f}", f"${cost['duration']:.4f}", f"${cost['init']:.4f}",
+          f"${cost['total']:.2f}"]],
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

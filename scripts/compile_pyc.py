@@ -1,0 +1,65 @@
+"""Put bytecode Lambda can use into a deployment zip: unchecked-hash .pyc for every module.
+
+Lambda runs code from a read-only /var/task, so Python cannot write .pyc there: modules
+without usable bytecode are compiled from source on every cold start. The .pyc files pip
+writes are timestamp-checked, and the packaging plugin stamps every file in the zip with
+one fixed date, so on Lambda they never match and are recompiled each time. This replaces
+them with unchecked-hash .pyc files (PEP 552), which Python loads without looking at the
+source's date. Run it with the Python version the function runs (3.12).
+
+    python scripts/compile_pyc.py dist/dev/lambdagram.zip
+"""
+
+from __future__ import annotations
+
+import compileall
+import py_compile
+import shutil
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+RUNTIME = (3, 12)
+
+
+def compile_zip(path: Path) -> int:
+    """Rewrite ``path`` with fresh unchecked-hash bytecode; the number of modules compiled."""
+    if sys.version_info[:2] != RUNTIME:
+        wanted = ".".join(map(str, RUNTIME))
+        msg = f"compile with Python {wanted} (the Lambda runtime), not {sys.version}"
+        raise SystemExit(msg)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "task"
+        with zipfile.ZipFile(path) as archive:
+            infos = {info.filename: info for info in archive.infolist()}
+            archive.extractall(root)
+        for cache in list(root.rglob("__pycache__")):
+            shutil.rmtree(cache)
+        ok = compileall.compile_dir(
+            root,
+            quiet=1,
+            workers=0,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        if not ok:
+            raise SystemExit(f"some modules in {path} do not compile")
+        compiled = 0
+        rewritten = path.with_suffix(".tmp.zip")
+        with zipfile.ZipFile(rewritten, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as out:
+            for file in sorted(p for p in root.rglob("*") if p.is_file()):
+                name = file.relative_to(root).as_posix()
+                info = infos.get(name) or zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                if name not in infos:
+                    info.external_attr = 0o644 << 16
+                    compiled += name.endswith(".pyc")
+                out.writestr(info, file.read_bytes())
+        rewritten.replace(path)
+    return compiled
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:]:
+        count = compile_zip(Path(argument))
+        print(f"{argument}: {count} modules with unchecked-hash bytecode", file=sys.stderr)
