@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import secrets
+import time
 from typing import Any
 
 from bot.asgi import Receive, Scope, Send, header, read_body, send_json
@@ -65,8 +66,17 @@ class WebhookApp:
         logger.set_correlation_id(str(raw["update_id"]))
         logger.append_keys(update_id=raw["update_id"])
         max_wait = self._lock_wait(scope.get("aws.context"))
+        started = time.perf_counter()
         try:
-            return await process_update(self.runtime(), raw, max_wait=max_wait)
+            body = await process_update(self.runtime(), raw, max_wait=max_wait)
+            logger.info(
+                "update processed",
+                extra={
+                    "outcome": _outcome(body),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            return body
         finally:
             self._updates += 1
             if self._updates in SETTLE_AFTER:
@@ -101,6 +111,11 @@ class WebhookApp:
             self._runtime = Runtime.create(self.settings)
         return self._runtime
 
+    def forget_clients(self) -> None:
+        """Drop the clients without closing them (their sockets died with a SnapStart
+        snapshot); the next request makes new ones."""
+        self._runtime = None
+
     def runtime_if_made(self) -> Runtime | None:
         """The process's clients if a request has made them (introspection for tests)."""
         return self._runtime
@@ -124,6 +139,16 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 SETTLE_AFTER = frozenset({1, 8, 64, 512})
+
+
+def _outcome(body: dict[str, Any]) -> str:
+    """One word for the log: what became of the update."""
+    if "method" in body:
+        return "replied"
+    for outcome in ("duplicate", "dead_letter"):
+        if body.get(outcome):
+            return outcome
+    return "handler_error" if body.get("handled") is False else "done"
 
 
 def settle_heap() -> None:

@@ -185,28 +185,43 @@ class Claim:
 
     @contextlib.asynccontextmanager
     async def renewing(self) -> AsyncIterator[None]:
-        """Keep the lock and mark alive while the body runs."""
-        task = asyncio.create_task(self._renew_forever())
+        """Keep the lock and mark alive while the body runs.
+
+        A timer, not a task: most handlers finish long before the first renewal is due,
+        and then nothing was started that has to be cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        interval = self.ttl_ms / 3000
+        renewals: set[asyncio.Task[None]] = set()
+        timer: asyncio.TimerHandle | None = None
+
+        def due() -> None:
+            nonlocal timer
+            task = loop.create_task(self._renew())
+            renewals.add(task)
+            task.add_done_callback(renewals.discard)
+            timer = loop.call_later(interval, due)
+
+        timer = loop.call_later(interval, due)
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            timer.cancel()
+            for task in list(renewals):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    async def _renew_forever(self) -> None:
-        keys = [self.dedupe_key, self.lock_key]
-        while True:
-            await asyncio.sleep(self.ttl_ms / 3000)
-            try:
-                renewed = await self.scripts.renew(
-                    keys=keys, args=[self.token, self._locking, self.ttl_ms]
-                )
-            except Exception:
-                continue
-            if not renewed:
-                self.lost = True
-                return
+    async def _renew(self) -> None:
+        try:
+            renewed = await self.scripts.renew(
+                keys=[self.dedupe_key, self.lock_key],
+                args=[self.token, self._locking, self.ttl_ms],
+            )
+        except Exception:  # a missed renewal is caught at commit
+            return
+        if not renewed:
+            self.lost = True
 
     async def commit(self, writes: Sequence[Write]) -> bool:
         """Apply ``writes``, mark the update done, release the lock; False if not ours."""

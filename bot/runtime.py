@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.methods import TelegramMethod
 from redis.asyncio import Redis
 
+from bot import tracing
 from bot.delivery import Scripts
 from bot.settings import Settings
 from bot.storage import create_redis
@@ -49,11 +53,22 @@ def create_bot(settings: Settings) -> Bot:
         api=TelegramAPIServer.from_base(settings.telegram_api_url),
         timeout=BOT_API_TIMEOUT,
     )
+    if tracing.enabled():
+        tracing.tracer()  # fail at start, not on the first call, if the SDK is missing
+        session.middleware(_traced_request)
     return Bot(
         settings.bot_token,
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML),
     )
+
+
+async def _traced_request(
+    make_request: NextRequestMiddlewareType[Any], bot: Bot, method: TelegramMethod[Any]
+) -> Any:
+    """Each Bot API call in its own X-Ray subsegment (registered only when tracing is on)."""
+    async with tracing.span(f"telegram.{method.__api_method__}"):
+        return await make_request(bot, method)
 
 
 @dataclass(slots=True)

@@ -26,10 +26,11 @@ from bot.delivery import ChatBusy, Claim, Duplicate, InFlight, chat_slot
 from bot.dispatcher import build_dispatcher, discard
 from bot.errors import BadUpdate, ChatLocked, StorageUnavailable, UpdateInFlight
 from bot.fsm import BufferedStorage, Write
-from bot.observability import Metric, count, logger, milliseconds
+from bot.observability import Metric, count, logger, metrics, milliseconds
 from bot.reply import webhook_reply
 from bot.runtime import Runtime
 from bot.storage import create_storage
+from bot.tracing import span
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -104,6 +105,7 @@ async def _process(
     reply_in_webhook: bool,
 ) -> dict[str, Any]:
     bot = runtime.bot
+    metrics.add_dimension(name="update_type", value=update.event_type)
     key = fsm_key(dispatcher, bot, update)
     claim = Claim(
         runtime.scripts,
@@ -115,7 +117,8 @@ async def _process(
     if key is not None:
         logger.append_keys(chat_id=key.chat_id)
     try:
-        await claim.acquire(max_wait)
+        async with span("redis.claim"):
+            await claim.acquire(max_wait)
     except Duplicate:
         count(Metric.DUPLICATES)
         logger.info("duplicate update: already processed, nothing done")
@@ -137,7 +140,7 @@ async def _process(
         storage.preload(key, claim.state, claim.data)
 
     try:
-        async with claim.renewing():
+        async with claim.renewing(), span("handlers"):
             result = await dispatcher.feed_update(bot, update)
     except RedisError as error:
         await claim.abandon()
@@ -185,7 +188,8 @@ async def _commit(redis: Redis, claim: Claim, writes: list[Write]) -> None:
     own = [w for w in writes if tag in w.key]
     others = [w for w in writes if tag not in w.key]
     try:
-        committed = await claim.commit(own)
+        async with span("redis.commit"):
+            committed = await claim.commit(own)
     except RedisError as error:
         raise _unavailable(error) from None
     if not committed:
