@@ -53,7 +53,7 @@ def compile_zip(path: Path) -> int:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 if name not in infos:
                     info.external_attr = 0o644 << 16
-                    compiled += name.endswith(".pyc")
+                compiled += name.endswith(".pyc")
                 out.writestr(info, file.read_bytes())
         rewritten.replace(path)
     return compiled
