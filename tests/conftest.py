@@ -88,6 +88,17 @@ def close_handler(module: ModuleType) -> None:
     ensure_event_loop().run_until_complete(module.app.close())
 
 
+def handler_client(
+    env: dict[str, str], telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[WebhookClient]:
+    """A client of a handler freshly imported with ``env``; its pools closed afterwards."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    module = import_handler()
+    yield WebhookClient(module.handler, SECRET, telegram)
+    close_handler(module)
+
+
 @pytest.fixture
 def lambda_handler(
     bot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis

@@ -9,20 +9,10 @@ import pytest
 from bot.local.events import message_update
 from bot.local.fake_telegram import FakeTelegram
 from bot.local.redis_server import RedisClusterServers, RedisServer
-from tests.conftest import SECRET, close_handler, import_handler
+from tests.conftest import handler_client
 from tests.support.webhook import WebhookClient
 
 pytestmark = pytest.mark.slow
-
-
-def client_for(
-    env: dict[str, str], telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[WebhookClient]:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    module = import_handler()
-    yield WebhookClient(module.handler, SECRET, telegram)
-    close_handler(module)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +34,7 @@ def tls_client(
     telegram: FakeTelegram,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[WebhookClient]:
-    yield from client_for({**bot_env, "REDIS_URL": tls_redis.url}, telegram, monkeypatch)
+    yield from handler_client({**bot_env, "REDIS_URL": tls_redis.url}, telegram, monkeypatch)
 
 
 @pytest.fixture
@@ -55,7 +45,7 @@ def cluster_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[WebhookClient]:
     env = {**bot_env, "REDIS_URL": cluster.url, "REDIS_CLUSTER": "1"}
-    yield from client_for(env, telegram, monkeypatch)
+    yield from handler_client(env, telegram, monkeypatch)
 
 
 def run_dialog(client: WebhookClient, chat_id: int) -> str:

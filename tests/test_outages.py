@@ -15,7 +15,7 @@ import redis
 from bot.local.events import Shape, message_update
 from bot.local.fake_telegram import FakeTelegram
 from bot.local.redis_server import RedisServer
-from tests.conftest import SECRET, close_handler, import_handler
+from tests.conftest import handler_client
 from tests.support.webhook import Reply, WebhookClient
 
 STATE_KEY = "fsm:{123456789:1001}:1001:state"
@@ -42,11 +42,7 @@ def outage_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[WebhookClient]:
     env = {**bot_env, "REDIS_URL": durable_redis.url, "REDIS_TIMEOUT": "0.5", "LOCK_TTL": "1"}
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    module = import_handler()
-    yield WebhookClient(module.handler, SECRET, telegram)
-    close_handler(module)
+    yield from handler_client(env, telegram, monkeypatch)
 
 
 def deliver(client: WebhookClient, update: dict[str, Any], attempts: int = 40) -> Reply:

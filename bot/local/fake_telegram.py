@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from bot.local.servers import Managed, reply_json
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class FakeTelegram:
+class FakeTelegram(Managed):
     """The fake Bot API server; use as a context manager or call `start` and `close`."""
 
     def __init__(self, *, valid_tokens: set[str] | None = None) -> None:
@@ -94,17 +95,6 @@ class FakeTelegram:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-    def __enter__(self) -> FakeTelegram:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -226,9 +216,4 @@ class _Handler(BaseHTTPRequestHandler):
         return message
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply_json(self, status, body)

@@ -10,10 +10,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 from bot.local.ports import free_port
+from bot.local.servers import Managed
 
 
 class RedisServerMissing(RuntimeError):
@@ -28,32 +28,7 @@ def _binary(name: str) -> str:
     return found
 
 
-class _Managed:
-    """Context-manager plumbing: `start` on enter, `close` on exit."""
-
-    def start(self) -> Self:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class RedisServer(_Managed):
+class RedisServer(Managed):
     """A real redis-server process in a temporary directory, stopped on exit.
 
     ``persistent=True`` turns on the append-only file so a `restart` keeps the data, the
@@ -166,7 +141,7 @@ class RedisServer(_Managed):
             return False
 
 
-class RedisClusterServers(_Managed):
+class RedisClusterServers(Managed):
     """A real Redis Cluster of ``size`` masters on loopback (no replicas)."""
 
     def __init__(self, size: int = 3) -> None:

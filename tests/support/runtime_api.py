@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from bot.local.servers import reply_json
+
 PREFIX = "/2018-06-01/runtime"
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:lambdagram-ci-webhook"
 
@@ -113,9 +115,4 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(202, {"status": "OK"})
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        reply_json(self, status, body)
