@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 import sys
+import tempfile
 
 from bot.local.events import LambdaContext, lambda_event, message_update, response_json
 from bot.local.fake_telegram import FakeTelegram
@@ -37,11 +38,16 @@ def run() -> int:
             REDIS_URL=redis_url,
             TELEGRAM_API_URL=telegram.url,
         )
-        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
-        import handler
+        logs = stack.enter_context(
+            tempfile.NamedTemporaryFile(
+                "w", prefix="lambdagram-chat-", suffix=".log", delete=False
+            )
+        )
+        with contextlib.redirect_stdout(logs):  # the logger keeps the stream it starts with
+            import handler
 
         print(
-            f"Chatting with the bot (Redis: {redis_url}).\n"
+            f"Chatting with the bot (Redis: {redis_url}; the function's logs: {logs.name}).\n"
             "Send /start to begin; /quit or Ctrl-D to leave."
         )
         while True:
@@ -56,7 +62,8 @@ def run() -> int:
                 continue
             telegram.clear()
             event = lambda_event(message_update(text, chat_id=CHAT_ID), secret=secret)
-            response = handler.handler(event, LambdaContext())
+            with contextlib.redirect_stdout(logs):  # EMF metrics are printed per invocation
+                response = handler.handler(event, LambdaContext())
             if response["statusCode"] != 200:
                 print(
                     f"  !! HTTP {response['statusCode']}: {response.get('body')}", file=sys.stderr

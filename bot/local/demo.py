@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import tempfile
 
 import redis
 
@@ -29,14 +30,18 @@ AFTER_KILL = ["<a sticker>", "I write programs for machines that do not exist ye
 def run() -> int:
     """Run the demo; 0 when the dialog completed across the restart."""
     secret = secrets.token_urlsafe(24)
-    with RedisServer() as redis_server, FakeTelegram() as telegram:
+    logs = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept for the reader after the run
+        "w", prefix="lambdagram-demo-", suffix=".log", delete=False
+    )
+    with logs, RedisServer() as redis_server, FakeTelegram() as telegram:
         env = {
             "BOT_TOKEN": TOKEN,
             "WEBHOOK_SECRET": secret,
             "REDIS_URL": redis_server.url,
             "TELEGRAM_API_URL": telegram.url,
         }
-        print(f"redis-server on {redis_server.url}, fake Bot API on {telegram.url}\n")
+        print(f"redis-server on {redis_server.url}, fake Bot API on {telegram.url}")
+        print(f"the function's JSON logs and EMF metrics go to {logs.name}\n")
 
         sent: list[ApiCall] = []
 
@@ -52,7 +57,7 @@ def run() -> int:
                 f"        (HTTP {response['statusCode']}, {response['ms']:.0f} ms in the handler)"
             )
 
-        first = LambdaProcess(env)
+        first = LambdaProcess(env, log=logs)
         print(f"Lambda instance #1 (pid {first.pid}) cold start: {first.init_seconds:.2f} s")
         for text in BEFORE_KILL:
             talk(first, text)
@@ -63,7 +68,7 @@ def run() -> int:
             value = client.get(key)
             print(f"  {key.decode()} = {value.decode() if isinstance(value, bytes) else value}")
 
-        second = LambdaProcess(env)
+        second = LambdaProcess(env, log=logs)
         print(f"\nLambda instance #2 (pid {second.pid}) cold start: {second.init_seconds:.2f} s")
         for text in AFTER_KILL:
             talk(second, text)

@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 class LambdaProcess:
     """A child process running ``handler.handler`` for the events it is sent."""
 
-    def __init__(self, env: dict[str, str], *, quiet: bool = False) -> None:
+    def __init__(
+        self, env: dict[str, str], *, quiet: bool = False, log: IO[str] | None = None
+    ) -> None:
+        """Start the process; its logs go to ``log``, nowhere if ``quiet``, else to stderr."""
         full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
         full_env.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
         started = time.perf_counter()
@@ -32,7 +35,7 @@ class LambdaProcess:
             env=full_env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL if quiet else None,
+            stderr=subprocess.DEVNULL if quiet else log,
             text=True,
         )
         ready = self._read()
