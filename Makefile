@@ -45,8 +45,9 @@ AWS ?= aws
 
 .PHONY: deploy webhook-set webhook-info remove local-up local-params local-deploy local-send local-down
 
-deploy: deploy-tools  ## serverless deploy --stage $(STAGE), then point Telegram at it
-	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage $(STAGE)
+deploy: deploy-tools  ## package (with usable bytecode), deploy that package, point Telegram at it
+	scripts/package.sh $(STAGE) arm64 dist/$(STAGE)
+	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage $(STAGE) --package dist/$(STAGE)
 	$(MAKE) webhook-set STAGE=$(STAGE)
 
 webhook-set: setup  ## setWebhook to the deployed Function URL, secrets read from SSM
@@ -78,8 +79,9 @@ local-params:  ## the three SecureStrings in LocalStack's SSM (BOT_TOKEN from yo
 		--name /lambdagram/local/redis-url --value "redis://redis:6379/0"
 
 local-deploy: deploy-tools
-	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage local --param="architecture=$(ARCH)" \
-		--param="wheelPlatform=$(shell uname -m)"
+	scripts/package.sh local $(ARCH) dist/local
+	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage local --package dist/local \
+		--param="architecture=$(ARCH)" --param="wheelPlatform=$(shell uname -m)"
 
 local-send:  ## POST one /help update to the function in LocalStack and print the reply
 	@url=$$($(SLS) info --stage local --verbose | sed -n 's/^ *WebhookLambdaFunctionUrl: *//p'); \
