@@ -226,7 +226,7 @@ async def _send(bot: Bot, method: TelegramMethod[Any]) -> None:
     try:
         await bot(method)
     except TelegramAPIError as error:
-        logger.error("Bot API refused the handler's reply", extra={"error": str(error)})
+        logger.error("the handler's reply could not be sent", extra={"error": str(error)})
 
 
 def _unavailable(error: RedisError) -> StorageUnavailable:

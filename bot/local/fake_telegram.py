@@ -137,9 +137,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._reply(200, {"ok": True, "result": self._result(token, method.lower(), params)})
 
-    def _body_params(self) -> dict[str, Any]:
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []  # aiohttp streams multipart uploads without a Content-Length
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
+                pass  # trailers
+            return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def _body_params(self) -> dict[str, Any]:
+        raw = self._read_body()
         if not raw:
             return {}
         content_type = self.headers.get("Content-Type", "")

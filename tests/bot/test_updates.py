@@ -120,3 +120,49 @@ def test_updates_without_a_chat_are_processed_and_deduplicated(
     assert client.post(poll).body == {}
     assert client.post(poll).body == {"ok": True, "duplicate": True}
     assert redis_client.keys("lg:*lock*") == []
+
+
+def test_an_upload_reply_is_sent_over_the_bot_api(
+    client: WebhookClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiogram.methods import SendDocument
+    from aiogram.types import BufferedInputFile, Message
+
+    from bot.routers import common
+
+    async def sends_a_file(message: Message) -> SendDocument:
+        return message.answer_document(BufferedInputFile(b"report", filename="report.txt"))
+
+    monkeypatch.setattr(common, "help_handler", sends_a_file)
+
+    reply = client.say("/help")
+
+    assert reply.status == 200
+    assert reply.body == {}  # a multipart upload cannot ride in the JSON reply
+    [call] = reply.api_calls
+    assert call.method == "sendDocument"
+    attached = str(call.params["document"]).removeprefix("attach://")
+    assert call.params[attached] == b"report"
+
+
+def test_writes_to_another_chats_state_are_applied_after_the_commit(
+    client: WebhookClient, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiogram import Bot
+    from aiogram.fsm.context import FSMContext
+    from aiogram.fsm.storage.base import StorageKey
+    from aiogram.types import Message
+
+    from bot.routers import common
+
+    async def nudges_another_chat(message: Message, state: FSMContext, bot: Bot) -> None:
+        other = FSMContext(state.storage, StorageKey(bot_id=bot.id, chat_id=2002, user_id=2002))
+        await other.set_state(Form.name)
+        await state.update_data(nudged=2002)
+
+    monkeypatch.setattr(common, "help_handler", nudges_another_chat)
+
+    assert client.say("/help").status == 200
+
+    assert redis_client.get("fsm:{123456789:2002}:2002:state") == "Form:name"
+    assert json.loads(redis_client.get(DATA_KEY) or "{}") == {"nudged": 2002}
