@@ -74,6 +74,13 @@ def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) ->
         assert statement["Resource"] != "*", statement
 
 
+def test_tracing_is_off_unless_asked_for(template: dict[str, Any]) -> None:
+    [function] = resources(template, "AWS::Lambda::Function")
+
+    assert function["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+    assert function.get("TracingConfig", {}).get("Mode") != "Active"
+
+
 def test_logs_are_kept_for_a_bounded_time(template: dict[str, Any]) -> None:
     [group] = resources(template, "AWS::Logs::LogGroup")
 
