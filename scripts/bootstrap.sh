@@ -13,14 +13,16 @@ as_root() {
 }
 
 ensure_redis() {
-  if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then return; fi
+  # redis-server and redis-cli for every Redis the tests start; openssl for the TLS one
+  if command -v redis-server >/dev/null && command -v redis-cli >/dev/null \
+    && command -v openssl >/dev/null; then return; fi
   if ! command -v apt-get >/dev/null; then
     say "redis-server is missing and there is no apt-get: install Redis 7 (redis-server, redis-cli) yourself"
     return 1
   fi
   say "installing redis-server from apt"
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools openssl >/dev/null
   # Debian starts the packaged service; the tests and the demo start their own servers.
   as_root systemctl disable --now redis-server >/dev/null 2>&1 || true
 }
