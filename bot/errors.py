@@ -60,3 +60,10 @@ class ChatLocked(WebhookError):
 
     status = HTTPStatus.SERVICE_UNAVAILABLE
     code = "chat_busy"
+
+
+class BotApiUnavailable(WebhookError):
+    """The Bot API failed or throttled while a handler ran; nothing of the update was kept."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "bot_api_unavailable"

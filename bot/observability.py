@@ -31,6 +31,7 @@ class Metric(StrEnum):
     DEAD_LETTERS = "DeadLetters"
     HANDLER_ERRORS = "HandlerErrors"
     REDIS_ERRORS = "RedisErrors"
+    BOT_API_ERRORS = "BotApiErrors"
     LOCK_TIMEOUTS = "LockTimeouts"
     REFUSED = "RequestsRefused"
 

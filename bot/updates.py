@@ -12,7 +12,12 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
@@ -24,7 +29,13 @@ from redis.exceptions import RedisError
 from bot import deadletter
 from bot.delivery import ChatBusy, Claim, Duplicate, InFlight, chat_slot
 from bot.dispatcher import build_dispatcher, discard
-from bot.errors import BadUpdate, ChatLocked, StorageUnavailable, UpdateInFlight
+from bot.errors import (
+    BadUpdate,
+    BotApiUnavailable,
+    ChatLocked,
+    StorageUnavailable,
+    UpdateInFlight,
+)
 from bot.fsm import BufferedStorage, Write
 from bot.observability import Metric, count, logger, metrics, milliseconds
 from bot.reply import webhook_reply
@@ -145,6 +156,15 @@ async def _process(
     except RedisError as error:
         await claim.abandon()
         raise _unavailable(error) from None
+    except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+        # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
+        # so give the update back (its FSM changes dropped) instead of losing it.
+        await claim.abandon()
+        count(Metric.BOT_API_ERRORS)
+        raise BotApiUnavailable(
+            f"the Bot API failed during the handler ({type(error).__name__}: {error.message}); "
+            "retry later"
+        ) from None
     except Exception:
         logger.exception("handler failed; its FSM changes are dropped", extra={"alert": "handler"})
         count(Metric.HANDLER_ERRORS)

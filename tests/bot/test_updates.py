@@ -9,6 +9,7 @@ import redis
 from aiogram.fsm.context import FSMContext
 
 from bot.local.events import message_update
+from bot.local.fake_telegram import FakeTelegram
 from bot.states import Form
 from tests.support.webhook import WebhookClient
 
@@ -166,3 +167,28 @@ def test_writes_to_another_chats_state_are_applied_after_the_commit(
 
     assert redis_client.get("fsm:{123456789:2002}:2002:state") == "Form:name"
     assert json.loads(redis_client.get(DATA_KEY) or "{}") == {"nudged": 2002}
+
+
+def test_a_bot_api_outage_during_a_handler_is_retried_not_lost(
+    client: WebhookClient, redis_client: redis.Redis, telegram: FakeTelegram
+) -> None:
+    client.say("/start")
+    client.say("Ada")
+    client.say("36")
+    about = message_update("I build engines")
+
+    # Given Telegram answering 502 when the summary is sent
+    telegram.fail("sendMessage", 502, "Bad Gateway")
+    failed = client.post(about)
+
+    # Then the webhook asks Telegram to deliver the update again, and nothing moved
+    assert failed.status == 503
+    assert failed.body["error"] == "bot_api_unavailable"
+    assert redis_client.get(STATE_KEY) == "Form:about"
+    assert json.loads(redis_client.get(DATA_KEY) or "{}") == {"name": "Ada", "age": 36}
+
+    # When Telegram is back and redelivers the same update, the dialog completes
+    telegram.clear()
+    done = client.post(about)
+    assert done.status == 200
+    assert "Name: Ada" in done.texts[0]
