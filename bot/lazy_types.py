@@ -10,7 +10,8 @@ start, though one update touches a handful of models. `install` imports aiogram 
    its validator and serializer the first time it is used (pydantic's own mechanism), and
 3. the kept namespace (every type by name, ``Default``, ...) added to each aiogram types and
    methods module, so those deferred builds resolve the forward references that aiogram
-   imports only under ``TYPE_CHECKING``.
+   imports only under ``TYPE_CHECKING``, and
+4. each distinct annotation string compiled once (`_compile_once`).
 
 The result is the same models (tests compare every type's and method's JSON schema with an
 eager import), built when needed. It is checked against the aiogram versions in
@@ -20,9 +21,13 @@ eager import), built when needed. It is checked against the aiogram versions in
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib.util
 import os
+import re
 import sys
+import typing
+from pathlib import Path
+from types import CodeType
 from typing import Any
 
 CHECKED_AIOGRAM = frozenset({"3.31.0"})
@@ -40,7 +45,7 @@ def install(environ: dict[str, str] | None = None) -> bool:
         return False
     if "aiogram" in sys.modules:
         return False  # imported eagerly already; nothing left to save
-    version = importlib.metadata.version("aiogram")
+    version = aiogram_version()
     if version not in CHECKED_AIOGRAM:
         msg = (
             f"bot.lazy_types was checked with aiogram {', '.join(sorted(CHECKED_AIOGRAM))}, "
@@ -65,17 +70,51 @@ def install(environ: dict[str, str] | None = None) -> bool:
 
     BaseModel.model_rebuild = classmethod(skip_aiogram_loop)  # type: ignore[method-assign,assignment]
     BaseModel.model_config = {**original_config, "defer_build": True}
+    typing.compile = _compile_once  # type: ignore[attr-defined]
     try:
         import aiogram  # noqa: F401 - the import being made lazy
     finally:
         BaseModel.model_rebuild = original_rebuild  # type: ignore[method-assign]
         BaseModel.model_config = original_config
+        del typing.compile  # type: ignore[attr-defined]
+        _compiled.clear()
     if not captured:
         msg = f"aiogram {version} no longer rebuilds its types at import: update bot.lazy_types"
         raise UnsupportedAiogram(msg)
+    names = captured.keys()
     for name, module in list(sys.modules.items()):
         if name.startswith(("aiogram.types.", "aiogram.methods.")) and module is not None:
             namespace = module.__dict__
-            for key, value in captured.items():
-                namespace.setdefault(key, value)
+            namespace.update({key: captured[key] for key in names - namespace.keys()})
     return True
+
+
+_compiled: dict[tuple[str, str, str], CodeType] = {}
+
+
+def _compile_once(source: Any, filename: str, mode: str, *args: Any, **kwargs: Any) -> Any:
+    """``compile`` for ``typing.ForwardRef`` during the import: aiogram's ~4000 string
+    annotations ("str | None", "Message", ...) repeat, and compiling each again cost ~50 ms.
+    Code objects are immutable, so one per distinct string serves them all."""
+    if args or kwargs or not isinstance(source, str):
+        return compile(source, filename, mode, *args, **kwargs)
+    key = (source, filename, mode)
+    code = _compiled.get(key)
+    if code is None:
+        code = _compiled[key] = compile(source, filename, mode)
+    return code
+
+
+def aiogram_version() -> str:
+    """The installed aiogram's version, read without importing aiogram (or
+    ``importlib.metadata``, which alone costs ~25 ms of cold start)."""
+    spec = importlib.util.find_spec("aiogram")
+    if spec is None or not spec.submodule_search_locations:
+        msg = "aiogram is not installed"
+        raise UnsupportedAiogram(msg)
+    meta = Path(next(iter(spec.submodule_search_locations))) / "__meta__.py"
+    found = re.search(r'^__version__ = "([^"]+)"', meta.read_text(), re.MULTILINE)
+    if found is None:
+        msg = f"cannot read aiogram's version from {meta}"
+        raise UnsupportedAiogram(msg)
+    return found.group(1)

@@ -68,12 +68,12 @@ def test_real_updates_validate_and_round_trip(path: Any) -> None:
 
 
 def test_an_unchecked_aiogram_version_refuses_to_start() -> None:
-    code = (
-        "import importlib.metadata as m; m.version = lambda name: '9.9.9'; "
-        "from bot import lazy_types"
+    code = (  # `import bot` skips the trick (switch on), then install() runs as on a 9.9.9
+        "from bot import lazy_types; "
+        "lazy_types.aiogram_version = lambda: '9.9.9'; "
+        "lazy_types.install({})"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop(lazy_types.OFF_SWITCH, None)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), lazy_types.OFF_SWITCH: "1"}
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -86,6 +86,10 @@ def test_an_unchecked_aiogram_version_refuses_to_start() -> None:
     assert result.returncode != 0
     assert "checked with aiogram 3.31.0, but 9.9.9 is installed" in result.stderr
     assert "LAMBDAGRAM_EAGER_TYPES=1" in result.stderr
+
+
+def test_the_version_is_read_without_importing_aiogram() -> None:
+    assert lazy_types.aiogram_version() == "3.31.0"
 
 
 def test_it_does_nothing_when_aiogram_is_already_imported() -> None:
