@@ -29,11 +29,6 @@ class ApiCall:
     method: str
     params: dict[str, Any]
 
-    def json_param(self, name: str) -> Any:
-        """A parameter that form encodings carry as JSON text (reply_markup, entities...)."""
-        value = self.params.get(name)
-        return json.loads(value) if isinstance(value, str) else value
-
 
 @dataclass
 class _Failure:

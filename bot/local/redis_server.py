@@ -31,9 +31,9 @@ def _binary(name: str) -> str:
 class RedisServer(Managed):
     """A real redis-server process in a temporary directory, stopped on exit.
 
-    ``persistent=True`` turns on the append-only file so a `restart` keeps the data, the
-    way a managed Redis keeps it through a failover. ``tls=True`` serves TLS only, with a
-    self-signed certificate made for 127.0.0.1 (`ca_file`).
+    ``persistent=True`` turns on the append-only file so `stop` then `start` keeps the data,
+    the way a managed Redis keeps it through a failover. ``tls=True`` serves TLS only, with
+    a self-signed certificate made for 127.0.0.1 (`ca_file`).
     """
 
     def __init__(
@@ -104,11 +104,6 @@ class RedisServer(Managed):
                 self.process.kill()
                 self.process.wait()
         self.process = None
-
-    def restart(self) -> None:
-        """Stop and start again on the same port."""
-        self.stop()
-        self.start()
 
     def close(self) -> None:
         """Stop the server and delete its directory."""
