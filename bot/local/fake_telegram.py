@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bot.local.servers import Managed, reply_json
+from bot.local.servers import JSONRequestHandler, LoopbackHTTPServer
 
 
 @dataclass(frozen=True)
@@ -46,21 +45,17 @@ class _State:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class FakeTelegram(Managed):
+class FakeTelegram(LoopbackHTTPServer):
     """The fake Bot API server; use as a context manager or call `start` and `close`."""
 
     def __init__(self, *, valid_tokens: set[str] | None = None) -> None:
         self.state = _State(valid_tokens=valid_tokens)
-        handler = type("Handler", (_Handler,), {"state": self.state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(type("Handler", (_Handler,), {"state": self.state}))
 
     @property
     def url(self) -> str:
         """The base URL to put in ``TELEGRAM_API_URL``."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def calls(self) -> list[ApiCall]:
@@ -83,19 +78,9 @@ class FakeTelegram(Managed):
         with self.state.lock:
             self.state.failures[method.lower()] = _Failure(error_code, description)
 
-    def start(self) -> FakeTelegram:
-        self._thread.start()
-        return self
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONRequestHandler):
     state: _State
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
 
     def do_GET(self) -> None:
         self._serve()
@@ -103,21 +88,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet: the calls are recorded instead."""
-
     def _serve(self) -> None:
         parts = urlsplit(self.path)
         segments = parts.path.strip("/").split("/")
         if len(segments) != 2 or not segments[0].startswith("bot"):
-            self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            self.reply_json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
             return
         token, method = segments[0][3:], segments[1]
         params: dict[str, Any] = dict(parse_qsl(parts.query))
         params.update(self._body_params())
         valid = self.state.valid_tokens
         if valid is not None and token not in valid:
-            self._reply(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            self.reply_json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
             return
         with self.state.lock:
             self.state.calls.append(ApiCall(token, method, params))
@@ -128,9 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
                 "error_code": failure.error_code,
                 "description": failure.description,
             }
-            self._reply(failure.error_code, body)
+            self.reply_json(failure.error_code, body)
             return
-        self._reply(200, {"ok": True, "result": self._result(token, method.lower(), params)})
+        self.reply_json(200, {"ok": True, "result": self._result(token, method.lower(), params)})
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -220,6 +202,3 @@ class _Handler(BaseHTTPRequestHandler):
         if "text" in params:
             message["text"] = str(params["text"])
         return message
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        reply_json(self, status, body)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -14,6 +12,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from bot.local.servers import JSONRequestHandler, LoopbackHTTPServer
 from bot.ssm import ParameterError, resolve_parameters, sign_v4
 
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG"}
@@ -47,15 +46,16 @@ def test_the_signature_is_the_one_botocore_computes() -> None:
     assert ours["X-Amz-Security-Token"] == "token-1"
 
 
-class FakeSSM:
-    """An SSM endpoint on loopback that checks signatures with botocore's signer."""
+class FakeSSM(LoopbackHTTPServer):
+    """An SSM endpoint on loopback, serving once made; records requests, refuses the
+    access key DENIED."""
 
     def __init__(self, parameters: dict[str, str]) -> None:
         self.parameters = parameters
         self.requests: list[dict[str, Any]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests.append({"headers": dict(self.headers), "body": json.loads(body)})
@@ -77,26 +77,14 @@ class FakeSSM:
                             "message": "not allowed",
                         },
                     )
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply_json(status, answer)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
+        self.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture

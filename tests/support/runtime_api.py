@@ -14,10 +14,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bot.local.servers import reply_json
+from bot.local.servers import JSONRequestHandler, LoopbackHTTPServer
 
 PREFIX = "/2018-06-01/runtime"
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:lambdagram-ci-webhook"
@@ -31,21 +30,19 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class RuntimeAPI:
-    """The Runtime API server; `invoke` queues an event and waits for its result."""
+class RuntimeAPI(LoopbackHTTPServer):
+    """The Runtime API server, serving once made; `invoke` queues an event and waits for
+    its result."""
 
     def __init__(self) -> None:
         self.shared = _Shared()
-        handler = type("Handler", (_Handler,), {"shared": self.shared})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(type("Handler", (_Handler,), {"shared": self.shared}))
+        self.start()
 
     @property
     def address(self) -> str:
         """What goes into ``AWS_LAMBDA_RUNTIME_API``."""
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return f"127.0.0.1:{self.port}"
 
     @property
     def init_error(self) -> Any:
@@ -69,34 +66,22 @@ class RuntimeAPI:
         msg = f"no result for invocation {request_id} within {timeout} s"
         raise TimeoutError(msg)
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONRequestHandler):
     shared: _Shared
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        """Quiet."""
 
     def do_GET(self) -> None:
         if self.path != f"{PREFIX}/invocation/next":
-            self._reply(404, {"errorMessage": "unknown path"})
+            self.reply_json(404, {"errorMessage": "unknown path"})
             return
         request_id, event = self.shared.events.get()  # long poll, as the real API does
-        payload = json.dumps(event).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Lambda-Runtime-Aws-Request-Id", request_id)
-        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 20_000))
-        self.send_header("Lambda-Runtime-Invoked-Function-Arn", ARN)
-        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
-        self.end_headers()
-        self.wfile.write(payload)
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": request_id,
+            "Lambda-Runtime-Deadline-Ms": str(int(time.time() * 1000) + 20_000),
+            "Lambda-Runtime-Invoked-Function-Arn": ARN,
+            "Lambda-Runtime-Trace-Id": "Root=1-00000000-000000000000000000000000",
+        }
+        self.reply_json(200, event, headers)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -109,10 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
             with self.shared.lock:
                 done = self.shared.results.get(parts[0])
             if done is None or len(parts) != 2:
-                self._reply(404, {"errorMessage": "unknown invocation"})
+                self.reply_json(404, {"errorMessage": "unknown invocation"})
                 return
             done.put((parts[1], decoded))
-        self._reply(202, {"status": "OK"})
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        reply_json(self, status, body)
+        self.reply_json(202, {"status": "OK"})
