@@ -11,10 +11,10 @@ deploy-tools:
 	@scripts/bootstrap.sh --deploy-tools
 
 demo: setup  ## a scripted dialog through the Lambda handler, killed mid-form
-	@$(PY) -m bot demo
+	@$(PY) -m lambdagram demo
 
 chat: setup  ## talk to the bot in the terminal
-	@$(PY) -m bot chat
+	@$(PY) -m lambdagram chat
 
 lint: setup
 	$(PY) -m ruff check .
@@ -55,11 +55,11 @@ webhook-set: setup  ## setWebhook to the deployed Function URL, secrets read fro
 	test -n "$$url" || { echo "no Function URL in 'serverless info --stage $(STAGE)'" >&2; exit 1; }; \
 	BOT_TOKEN=$${BOT_TOKEN:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/bot-token --query Parameter.Value --output text)} \
 	WEBHOOK_SECRET=$${WEBHOOK_SECRET:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/webhook-secret --query Parameter.Value --output text)} \
-	$(PY) -m bot webhook set "$$url"
+	$(PY) -m lambdagram webhook set "$$url"
 
 webhook-info: setup
 	@BOT_TOKEN=$${BOT_TOKEN:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/bot-token --query Parameter.Value --output text)} \
-	WEBHOOK_SECRET=unused $(PY) -m bot webhook info
+	WEBHOOK_SECRET=unused $(PY) -m lambdagram webhook info
 
 remove: deploy-tools
 	$(SLS) remove --stage $(STAGE)

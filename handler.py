@@ -1,17 +1,8 @@
-"""AWS Lambda entry point: Telegram webhook -> mangum -> the bot's ASGI app."""
+"""AWS Lambda entry point: the composition root that hands the bot to lambdagram."""
 
-import os
+from lambdagram import Lambdagram
 
-from mangum import Mangum
+from bot import DEFAULTS, configure
 
-from bot import snapstart
-from bot.app import create_app
-from bot.observability import instrument
-from bot.runtime import ensure_event_loop
-from bot.settings import Settings
-from bot.ssm import resolve_parameters
-
-ensure_event_loop()  # one loop for the life of the process; mangum runs every call on it
-app = create_app(Settings.from_environ(resolve_parameters(os.environ)))
-snapstart.register(app)  # no-op unless the Lambda runtime offers SnapStart hooks
-handler = instrument(Mangum(app, lifespan="off"))
+app = Lambdagram(configure, default=DEFAULTS)
+handler = app.lambda_handler

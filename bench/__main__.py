@@ -22,12 +22,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lambdagram.local.events import lambda_event
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import ROOT, LambdaProcess
+from lambdagram.local.ports import free_port
+from lambdagram.local.redis_server import RedisServer
+
 from bench.workload import dialogs, per_chat
-from bot.local.events import lambda_event
-from bot.local.fake_telegram import FakeTelegram
-from bot.local.lambda_process import ROOT, LambdaProcess
-from bot.local.ports import free_port
-from bot.local.redis_server import RedisServer
 
 SECRET = "bench-secret"
 TOKEN = "123456789:BENCH-not-a-real-token-0123456789ab"

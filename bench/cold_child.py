@@ -41,6 +41,7 @@ def main() -> None:
         import handler
 
         imported = time.perf_counter()
+        assert event is not None
         response = handler.handler(event, _Context())
         first = time.perf_counter()
         status = int(response["statusCode"])

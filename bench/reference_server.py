@@ -19,10 +19,11 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
 
-from bot.routers import create_routers
-from bot.runtime import create_bot
-from bot.settings import Settings
-from bot.storage import ChatSlotKeyBuilder, create_redis
+from lambdagram.runtime import create_bot
+from lambdagram.settings import Settings
+from lambdagram.storage import ChatSlotKeyBuilder, create_redis
+
+from bot import DEFAULTS, configure
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,9 +52,9 @@ def build_app(settings: Settings) -> web.Application:
         state_ttl=settings.fsm_state_ttl,
         data_ttl=settings.fsm_data_ttl,
     )
-    dispatcher = Dispatcher(storage=storage, settings=settings)
-    dispatcher.include_routers(*create_routers())
-    bot = create_bot(settings)
+    dispatcher = Dispatcher(storage=storage)
+    configure(dispatcher)  # as the bot's polling main() would
+    bot = create_bot(settings, DEFAULTS)
     app = web.Application(middlewares=[timed])
     app.router.add_get("/stats", stats)
     SimpleRequestHandler(

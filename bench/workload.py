@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.local.events import message_update
+from lambdagram.local.events import message_update
 
 
 def dialogs(chats: int, first_chat: int) -> list[dict[str, Any]]:

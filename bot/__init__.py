@@ -1,8 +1,22 @@
-"""lambdagram: run an aiogram 3 bot on AWS Lambda with its FSM state in Redis."""
+"""The example bot: a short questionnaire, written exactly as for polling.
 
-from bot import lazy_types
+Routers live in ``bot/handlers/`` as module-level ``router = Router()`` objects with
+decorators (aiogram's ``examples/multi_file_bot``). `configure` is what a polling bot's
+``main()`` does to its Dispatcher before ``start_polling``; ``handler.py`` hands it to
+lambdagram, which applies it once per process and copies the result into the fresh
+Dispatcher it builds for every update.
+"""
 
-# Before anything imports aiogram: its ~600 pydantic models are built on first use instead of
-# at import, which takes most of the cold start (see bot/lazy_types.py; LAMBDAGRAM_EAGER_TYPES=1
-# turns it off).
-lazy_types.install()
+from aiogram import Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
+
+from bot.handlers import common, fallback, questionnaire
+
+# What `Bot(token, default=...)` gets under polling: the replies use <b> and <i>.
+DEFAULTS = DefaultBotProperties(parse_mode=ParseMode.HTML)
+
+
+def configure(dp: Dispatcher) -> None:
+    """Include the routers, in the order the Dispatcher tries them (fallback last)."""
+    dp.include_routers(common.router, questionnaire.router, fallback.router)

@@ -1,7 +1,5 @@
 """FSM states of the example bot."""
 
-from __future__ import annotations
-
 from aiogram.fsm.state import State, StatesGroup
 
 

@@ -1,4 +1,8 @@
-"""Fixtures: a real redis-server, a fake Bot API on loopback, and the Lambda handler."""
+"""Fixtures: a real redis-server, a fake Bot API on loopback, and the Lambda handler.
+
+The engine's tests run the engine's own test bot (``tests/support/bots/form.py``), never
+``bot/``: replacing the example bot leaves them green. ``tests/bot/`` runs ``handler.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,18 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from bot.local.events import SHAPES, Shape
-from bot.local.fake_telegram import FakeTelegram
-from bot.local.redis_server import RedisServer, RedisServerMissing
-from bot.runtime import ensure_event_loop
+from lambdagram import Lambdagram
+from lambdagram.local.events import SHAPES, Shape
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.redis_server import RedisServer, RedisServerMissing
+from lambdagram.runtime import ensure_event_loop
+
 from tests.support.webhook import WebhookClient
 
 T = TypeVar("T")
 TOKEN = "123456789:TEST-token-not-real-0123456789abcd"
 SECRET = "test-secret_0123456789"
+FORM_BOT = "tests.support.bots.form"  # the engine's test bot; ``handler`` is the example bot
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -74,13 +81,21 @@ def bot_env(redis_server: RedisServer, telegram_server: FakeTelegram) -> dict[st
         "REDIS_URL": redis_server.url,
         "TELEGRAM_API_URL": telegram_server.url,
         "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "LAMBDAGRAM_APP": f"{FORM_BOT}:app",  # what the Lambda processes the tests start run
     }
 
 
-def import_handler() -> ModuleType:
-    """Import ``handler`` afresh, as a new Lambda instance does at cold start."""
-    sys.modules.pop("handler", None)
-    return importlib.import_module("handler")
+def import_handler(module: str = FORM_BOT) -> ModuleType:
+    """Import a composition root afresh, as a new Lambda instance does at cold start.
+
+    Its module-level routers are new objects too (for ``handler``, all of ``bot/`` is
+    imported anew), so each import can be configured once, as in a new process.
+    """
+    package = "bot" if module == "handler" else module
+    for name in list(sys.modules):
+        if name in {module, package} or name.startswith(f"{package}."):
+            del sys.modules[name]
+    return importlib.import_module(module)
 
 
 def close_handler(module: ModuleType) -> None:
@@ -89,26 +104,58 @@ def close_handler(module: ModuleType) -> None:
 
 
 def handler_client(
-    env: dict[str, str], telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+    env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str = FORM_BOT,
 ) -> Iterator[WebhookClient]:
     """A client of a handler freshly imported with ``env``; its pools closed afterwards."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    module = import_handler()
-    yield WebhookClient(module.handler, SECRET, telegram)
-    close_handler(module)
+    module_ = import_handler(module)
+    yield WebhookClient(module_.handler, SECRET, telegram)
+    close_handler(module_)
+
+
+@pytest.fixture
+def composition_root() -> str:
+    """The module whose ``app`` and ``handler`` the tests talk to (overridden in tests/bot)."""
+    return FORM_BOT
 
 
 @pytest.fixture
 def lambda_handler(
-    bot_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+    bot_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+    composition_root: str,
 ) -> Iterator[ModuleType]:
-    """The ``handler`` module, imported with ``bot_env`` on a clean Redis."""
+    """The composition root, imported with ``bot_env`` on a clean Redis."""
     for name, value in bot_env.items():
         monkeypatch.setenv(name, value)
-    module = import_handler()
+    module = import_handler(composition_root)
     yield module
     close_handler(module)
+
+
+@pytest.fixture
+def make_client(
+    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> Iterator[Callable[..., WebhookClient]]:
+    """``make_client(setup, **env)``: a client of a bot made in the test itself.
+
+    ``setup`` is what a bot hands to `Lambdagram`: a ``configure(dp)`` or a Dispatcher.
+    """
+    apps: list[Lambdagram] = []
+
+    def make(setup: Any, default: Any = None, **env: str) -> WebhookClient:
+        app = Lambdagram(setup, default=default, environ={**bot_env, **env})
+        apps.append(app)
+        return WebhookClient(app.lambda_handler, SECRET, telegram)
+
+    yield make
+    for app in apps:
+        ensure_event_loop().run_until_complete(app.close())
 
 
 @pytest.fixture(params=SHAPES)

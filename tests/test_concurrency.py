@@ -18,9 +18,10 @@ from typing import Any
 import pytest
 import redis
 
-from bot.local.events import lambda_event, message_update, response_json
-from bot.local.fake_telegram import FakeTelegram
-from bot.local.lambda_process import LambdaProcess
+from lambdagram.local.events import lambda_event, message_update, response_json
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import LambdaProcess
+
 from tests.conftest import SECRET
 
 PROCESSES = 4
@@ -51,6 +52,7 @@ class Fleet:
             finally:
                 self.free.put(instance)
             with self._lock:
+                assert "statusCode" in response, response
                 self.statuses.append(int(response["statusCode"]))
             if response["statusCode"] == 200:
                 body = response_json(response)

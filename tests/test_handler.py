@@ -8,12 +8,12 @@ from types import ModuleType
 import pytest
 import redis
 
-from bot.dispatcher import build_dispatcher
-from bot.local.events import Shape, lambda_event, message_update, response_json
-from bot.local.fake_telegram import FakeTelegram
-from bot.local.lambda_process import LambdaProcess
-from bot.settings import Settings
-from bot.storage import create_storage
+from lambdagram.local.events import Shape, lambda_event, message_update, response_json
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import LambdaProcess
+from lambdagram.settings import Settings
+from lambdagram.storage import create_storage
+
 from tests.conftest import SECRET, close_handler, import_handler
 from tests.support.webhook import WebhookClient
 
@@ -25,7 +25,7 @@ def shape() -> Shape:
 
 
 def test_two_invocations_in_one_process_both_work(client: WebhookClient) -> None:
-    # aiogram refuses to attach a module-level router twice; ours are built per update.
+    # aiogram refuses to attach a router twice; the engine never re-attaches the bot's.
     first = client.say("/help")
     second = client.say("/help")
 
@@ -33,14 +33,19 @@ def test_two_invocations_in_one_process_both_work(client: WebhookClient) -> None
     assert first.text == second.text
 
 
-def test_the_dispatcher_can_be_built_many_times(bot_env: dict[str, str]) -> None:
+def test_every_update_gets_a_dispatcher_of_its_own_over_the_same_handlers(
+    bot_env: dict[str, str], lambda_handler: ModuleType
+) -> None:
     settings = Settings.from_environ(bot_env)
     client = redis.asyncio.Redis.from_url(settings.redis_url)
+    blueprint = lambda_handler.app.blueprint
 
-    dispatchers = [build_dispatcher(create_storage(client, settings), settings) for _ in range(3)]
+    first, second = (blueprint.dispatcher(create_storage(client, settings)) for _ in range(2))
 
-    assert len({id(d) for d in dispatchers}) == 3
-    assert dispatchers[0].resolve_used_update_types() == ["message"]
+    assert first is not second
+    assert first.fsm is not second.fsm  # each over its own update's storage
+    assert first.message.handlers == second.message.handlers == blueprint.root.message.handlers
+    assert first.resolve_used_update_types() == ["message"]
 
 
 def test_the_pools_are_reused_across_warm_invocations(

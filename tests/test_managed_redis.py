@@ -6,9 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.local.events import message_update
-from bot.local.fake_telegram import FakeTelegram
-from bot.local.redis_server import RedisClusterServers, RedisServer
+from lambdagram.local.events import message_update
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.redis_server import RedisClusterServers, RedisServer
+
 from tests.conftest import handler_client
 from tests.support.webhook import WebhookClient
 

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
 import redis
 
-from bot.local.events import Shape, message_update
-from bot.local.fake_telegram import FakeTelegram
-from bot.local.redis_server import RedisServer
-from tests.conftest import handler_client
+from lambdagram.local.events import Shape, message_update
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.redis_server import RedisServer
+
+from tests.conftest import FORM_BOT, handler_client
 from tests.support.webhook import Reply, WebhookClient
 
 STATE_KEY = "fsm:{123456789:1001}:1001:state"
@@ -43,6 +46,12 @@ def outage_client(
 ) -> Iterator[WebhookClient]:
     env = {**bot_env, "REDIS_URL": durable_redis.url, "REDIS_TIMEOUT": "0.5", "LOCK_TTL": "1"}
     yield from handler_client(env, telegram, monkeypatch)
+
+
+@pytest.fixture
+def outage_bot(outage_client: WebhookClient) -> ModuleType:
+    """The test bot module behind ``outage_client`` (to add a middleware to its Dispatcher)."""
+    return sys.modules[FORM_BOT]
 
 
 def deliver(client: WebhookClient, update: dict[str, Any], attempts: int = 40) -> Reply:
@@ -100,22 +109,19 @@ def test_a_hung_redis_times_out_into_503_instead_of_running_out_the_clock(
 def test_redis_failing_in_the_middle_of_a_handler_writes_nothing(
     outage_client: WebhookClient,
     durable_redis: RedisServer,
-    monkeypatch: pytest.MonkeyPatch,
+    outage_bot: ModuleType,
 ) -> None:
-    from bot.routers import questionnaire
-
     client = outage_client
     client.say("/start")
-    real_name_handler = questionnaire.name_handler
     outage = {"now": True}
 
-    async def redis_dies_mid_step(message: Any, state: Any) -> Any:
-        result = await real_name_handler(message, state)  # writes name + next state
+    async def redis_dies_after_the_handler(handler: Any, event: Any, data: Any) -> Any:
+        result = await handler(event, data)  # the name step wrote name + next state
         if outage["now"]:
             durable_redis.stop()  # before anything is committed
         return result
 
-    monkeypatch.setattr(questionnaire, "name_handler", redis_dies_mid_step)
+    outage_bot.dp.message.middleware(redis_dies_after_the_handler)
     name = message_update("Ada")
 
     assert client.post(name).status == 503

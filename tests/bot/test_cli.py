@@ -1,4 +1,4 @@
-"""``python -m bot``: the demo and the terminal chat, run as a user runs them."""
+"""``python -m lambdagram demo|chat`` with the example bot, run as a user runs them."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import os
 import subprocess
 import sys
 
-from bot.local.lambda_process import ROOT
+from lambdagram.local.lambda_process import ROOT
 
 
 def run_bot(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> str:
     environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     result = subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", "lambdagram", *args],
         cwd=ROOT,
         input=stdin,
         capture_output=True,

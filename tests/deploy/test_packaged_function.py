@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from bot.local.events import lambda_event, message_update, response_json
-from bot.local.fake_telegram import FakeTelegram
+from lambdagram.local.events import lambda_event, message_update, response_json
+from lambdagram.local.fake_telegram import FakeTelegram
+
 from tests.conftest import SECRET
 from tests.deploy.conftest import DIST
 from tests.support.runtime_api import RuntimeAPI

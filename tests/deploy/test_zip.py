@@ -17,8 +17,9 @@ def test_it_holds_the_entry_the_library_and_the_pinned_dependencies(dev_package:
     inside = set(names(dev_package))
 
     assert "handler.py" in inside
-    for module in ("app", "updates", "delivery", "fsm", "settings", "ssm", "routers/__init__"):
-        assert f"bot/{module}.py" in inside
+    for module in ("function", "app", "blueprint", "updates", "delivery", "fsm", "ssm"):
+        assert f"lambdagram/{module}.py" in inside
+    assert "bot/__init__.py" in inside
     for dependency in ("aiogram", "redis", "mangum", "aws_lambda_powertools", "pydantic_core"):
         assert any(name.startswith(f"{dependency}/") for name in inside), dependency
 
@@ -30,7 +31,9 @@ def test_it_leaves_out_what_lambda_does_not_run(dev_package: Path) -> None:
         "tests/",
         "bench/",
         "node_modules/",
-        "bot/local/",
+        "lambdagram/local/",
+        "lambdagram/cli.py",
+        "lambdagram/webhook_cli.py",
         "infra/",
         "scripts/",
         ".venv/",

@@ -1,7 +1,7 @@
 """Print every aiogram type's and method's schemas as JSON (run in a fresh process).
 
 ``python -m tests.support.model_schemas`` imports aiogram the way the environment says
-(lazily through ``bot``, or eagerly with ``LAMBDAGRAM_EAGER_TYPES=1``), then uses each model
+(lazily through ``lambdagram``, or eagerly with ``LAMBDAGRAM_EAGER_TYPES=1``), then uses each model
 once, which builds a deferred one, and prints its fields and JSON schemas, so two runs can
 be compared. (Core schemas differ only in whether a nested model is inlined or referenced.)
 """
@@ -14,7 +14,7 @@ import sys
 import warnings
 from typing import Any
 
-import bot  # noqa: F401 - installs lazy types unless switched off
+import lambdagram  # noqa: F401 - installs lazy types unless switched off
 
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.local.servers import JSONRequestHandler, LoopbackHTTPServer
+from lambdagram.local.servers import JSONRequestHandler, LoopbackHTTPServer
 
 PREFIX = "/2018-06-01/runtime"
 ARN = "arn:aws:lambda:eu-west-1:123456789012:function:lambdagram-ci-webhook"

@@ -6,8 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.local.events import LambdaContext, Shape, lambda_event, message_update, response_json
-from bot.local.fake_telegram import ApiCall, FakeTelegram
+from lambdagram.local.events import (
+    LambdaContext,
+    Shape,
+    lambda_event,
+    message_update,
+    response_json,
+)
+from lambdagram.local.fake_telegram import ApiCall, FakeTelegram
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

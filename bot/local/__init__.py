@@ -1,5 +1,0 @@
-"""Local stand-ins for the cloud: a throwaway redis-server, a fake Bot API, Lambda events.
-
-Used by the demo, ``python -m bot chat``, the tests and the benchmarks. Not part of the
-deployed function.
-"""

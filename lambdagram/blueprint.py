@@ -1,0 +1,166 @@
+"""The bot's Dispatcher, configured once per process and copied into a fresh one per update.
+
+A polling bot builds one Dispatcher in ``main()``: routers included (module-level ones with
+decorators, as aiogram's examples write them), middlewares, workflow data, error handlers,
+startup hooks. `Blueprint` runs exactly that once per process, on a Dispatcher of its own
+(or takes the bot's own module-level ``dp``), so a mistake in it stops the cold start.
+
+For every update, `Blueprint.dispatcher` builds a new Dispatcher over that update's FSM
+storage and gives it what the blueprint has: the handlers, filters and middlewares of each
+observer, the workflow data, and the sub-routers. The sub-routers stay attached to the
+blueprint (aiogram lets a router have one parent): the fresh Dispatcher propagates events
+into them through its own ``sub_routers`` list, and the inner middlewares they inherit
+from the root are the same objects on both. Nothing shared is changed per update, so the
+bot's routers are reused as they are, and `discard` frees only what was made for it.
+
+Coupled to aiogram 3.31 internals: ``Router.sub_routers``, ``TelegramEventObserver``'s
+``handlers``, ``middleware``, ``outer_middleware`` and ``_handler`` (observer filters), and
+the three middlewares ``Dispatcher.__init__`` registers on ``update`` (checked in tests).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.fsm.storage.base import BaseStorage
+
+from lambdagram import handler_cache
+
+Configure = Callable[[Dispatcher], object]
+"""What a polling bot's ``main()`` does to its Dispatcher before ``start_polling``."""
+
+handler_cache.install()
+
+
+class BotSetupError(RuntimeError):
+    """The bot's configuration failed; raised at cold start, never on a later update."""
+
+
+class Blueprint:
+    """The bot's configured Dispatcher, from which every update's Dispatcher is made."""
+
+    def __init__(self, setup: Configure | Dispatcher) -> None:
+        """Configure the bot now: ``setup`` is a ``configure(dp)`` function, or the bot's
+        own Dispatcher (the single-file style with ``@dp.message(...)`` handlers)."""
+        if isinstance(setup, Dispatcher):
+            self.root = setup
+        elif callable(setup):
+            self.root = Dispatcher()
+            _run_configure(setup, self.root)
+        else:  # typed callers cannot get here; untyped ones can
+            msg = (  # type: ignore[unreachable]
+                "lambdagram needs the bot's configure(dp) function or its Dispatcher, "
+                f"not {type(setup).__name__}"
+            )
+            raise BotSetupError(msg)
+        self._started = False
+
+    def dispatcher(self, storage: BaseStorage) -> Dispatcher:
+        """A new Dispatcher over ``storage`` with the bot's handlers, middlewares and data."""
+        root = self.root
+        fresh = Dispatcher(
+            storage=storage,
+            fsm_strategy=root.fsm.strategy,
+            disable_fsm=root.fsm not in root.update.outer_middleware,
+        )
+        fresh.workflow_data = dict(root.workflow_data)
+        listen = root._listen_update
+        for name, source in root.observers.items():
+            target = fresh.observers[name]
+            if name == "update":
+                target.handlers.extend(h for h in source.handlers if h.callback != listen)
+                for outer in source.outer_middleware:
+                    if not _is_builtin(root, outer):
+                        target.outer_middleware.register(outer)
+            else:
+                target.handlers.extend(source.handlers)
+                for outer in source.outer_middleware:
+                    target.outer_middleware.register(outer)
+            for inner in source.middleware:
+                target.middleware.register(inner)
+            target._handler = source._handler
+        fresh.sub_routers = list(root.sub_routers)
+        return fresh
+
+    async def startup(self, bot: Bot) -> None:
+        """Run the bot's startup hooks, once per process (as ``start_polling`` does)."""
+        if self._started:
+            return
+        root = self.root
+        await root.emit_startup(bot=bot, bots=[bot], dispatcher=root, **root.workflow_data)
+        self._started = True
+
+    @property
+    def started(self) -> bool:
+        """Whether the startup hooks have run in this process."""
+        return self._started
+
+    def used_update_types(self) -> list[str]:
+        """The update kinds the bot handles: what ``setWebhook(allowed_updates=...)`` asks for."""
+        return self.root.resolve_used_update_types()
+
+
+def _run_configure(configure: Configure, dispatcher: Dispatcher) -> None:
+    name = getattr(configure, "__qualname__", repr(configure))
+    if inspect.iscoroutinefunction(configure):
+        msg = (
+            f"{name}(dp) is async: make it a plain function, and move what it awaits into "
+            "a startup hook (dp.startup.register(...)), which lambdagram runs once per process"
+        )
+        raise BotSetupError(msg)
+    try:
+        result = configure(dispatcher)
+    except Exception as error:
+        msg = f"the bot's {name}(dp) failed: {type(error).__name__}: {error}"
+        if "already attached" in str(error):
+            msg += (
+                " (a router can be included once: include each router in one place only,"
+                " and configure the bot once per process)"
+            )
+        raise BotSetupError(msg) from error
+    if inspect.isawaitable(result):
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+        msg = f"{name}(dp) returned an awaitable: it must configure the Dispatcher synchronously"
+        raise BotSetupError(msg)
+
+
+def _is_builtin(root: Dispatcher, middleware: Any) -> bool:
+    """The middlewares every Dispatcher registers on ``update`` for itself."""
+    return (
+        middleware is root.fsm
+        or isinstance(middleware, UserContextMiddleware)
+        or (isinstance(middleware, ErrorsMiddleware) and middleware.router is root)
+    )
+
+
+def discard(dispatcher: Dispatcher) -> None:
+    """Free a used per-update Dispatcher now, instead of leaving it to the cycle collector.
+
+    The Dispatcher and its ~26 observers point at each other: a finished one is a few hundred
+    objects in reference cycles, which only a full garbage collection frees (those grew into
+    50-100 ms pauses every few hundred updates). Emptying their attributes breaks the cycles.
+    Only what was made for the update is emptied: the bot's routers, handlers and
+    middlewares (shared with the blueprint) are left alone. The Dispatcher must not be used
+    afterwards.
+    """
+    for observer in dispatcher.observers.values():
+        vars(observer).clear()
+    vars(dispatcher).clear()
+
+
+def routers_of(dispatcher: Router) -> list[Router]:
+    """``dispatcher`` and every router below it (introspection for tools and tests)."""
+    found: list[Router] = []
+    pending: list[Router] = [dispatcher]
+    while pending:
+        router = pending.pop(0)
+        found.append(router)
+        pending.extend(router.sub_routers)
+    return found

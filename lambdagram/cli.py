@@ -1,0 +1,105 @@
+"""``python -m lambdagram``: local tools around the webhook.
+
+The bot comes from the composition root, ``handler.py`` (its ``app``); set
+``LAMBDAGRAM_APP=module:attribute`` to use another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lambdagram.function import Lambdagram
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command."""
+    parser = argparse.ArgumentParser(prog="python -m lambdagram", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("demo", help="scripted dialog through the Lambda path, killed mid-form")
+    commands.add_parser("chat", help="talk to the bot in this terminal through the Lambda path")
+    dead = commands.add_parser(
+        "deadletter", help="updates this aiogram could not process (uses the function's env)"
+    )
+    dead.add_argument("action", choices=["list", "replay"])
+    hook = commands.add_parser(
+        "webhook", help="register the deployed function with Telegram (setWebhook and friends)"
+    )
+    hook.add_argument("action", choices=["set", "info", "delete"])
+    hook.add_argument("url", nargs="?", help="for set: the function URL (https://...)")
+    hook.add_argument(
+        "--max-connections",
+        type=int,
+        default=40,
+        choices=range(1, 101),
+        metavar="1-100",
+        help="parallel deliveries Telegram may make (default 40)",
+    )
+    hook.add_argument(
+        "--drop-pending-updates",
+        action="store_true",
+        help="discard updates Telegram is still holding for the bot",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from lambdagram.local import demo
+
+        return demo.run()
+    if args.command == "deadletter":
+        from lambdagram import deadletter_cli
+        from lambdagram.settings import SettingsError
+
+        try:
+            return deadletter_cli.run(args.action, sys.stdout, load_app())
+        except SettingsError as error:
+            print(error, file=sys.stderr)
+            return 2
+    if args.command == "webhook":
+        return _webhook(args)
+    from lambdagram.local import chat
+
+    return chat.run()
+
+
+def _webhook(args: argparse.Namespace) -> int:
+    from lambdagram import webhook_cli
+    from lambdagram.settings import SettingsError
+    from lambdagram.ssm import ParameterError
+
+    try:
+        return webhook_cli.run(
+            args.action,
+            sys.stdout,
+            url=args.url,
+            max_connections=args.max_connections,
+            drop_pending_updates=args.drop_pending_updates,
+            allowed_updates=load_app().blueprint.used_update_types()
+            if args.action == "set"
+            else None,
+        )
+    except (webhook_cli.WebhookCommandError, SettingsError, ParameterError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def load_app() -> Lambdagram:
+    """The `Lambdagram` that ``handler.py`` (or ``LAMBDAGRAM_APP``) hands the bot to."""
+    import importlib
+
+    from lambdagram.function import Lambdagram
+
+    spec = os.environ.get("LAMBDAGRAM_APP", "handler:app")
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    app = getattr(module, attribute or "app", None)
+    if not isinstance(app, Lambdagram):
+        msg = f"{spec} is not a lambdagram.Lambdagram (set LAMBDAGRAM_APP=module:attribute)"
+        raise SystemExit(f"error: {msg}")
+    return app
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Exactly-once, one-at-a-time delivery of updates to a chat, across Lambda instances.
+
+Each update is *claimed* before its handler runs and *committed* after, each in one
+atomic Lua script on the chat's cluster slot (``{<bot_id>:<chat_id>}``):
+
+claim
+    If the update id was seen, say so (``done``: processed; ``processing``: another
+    invocation has it now). Otherwise take the chat's lock (``SET NX PX``), mark the id
+    ``processing`` with the same short TTL, and return the chat's FSM state and data.
+    A held lock means "wait": the caller polls, bounded by ``LOCK_WAIT``.
+renew
+    While the handler runs, the lock and the mark are extended every third of their TTL,
+    so a live holder keeps them and a dead one (killed, timed out) loses them within
+    ``LOCK_TTL``.
+commit
+    If the lock and mark are still ours: apply the buffered FSM writes, mark the id
+    ``done`` for 24 h (Telegram's retry window), release the lock. All or nothing.
+abandon
+    On failure: drop our mark and lock, so Telegram's retry is processed afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+from aiogram.fsm.storage.base import StorageKey
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from lambdagram.fsm import Write
+
+DONE_TTL = 24 * 3600  # Telegram keeps retrying an update for up to 24 hours
+PREFIX = "lg"
+
+_CLAIM = """
+local seen = redis.call('GET', KEYS[1])
+if seen then
+  if seen == 'done' then return {'done'} end
+  return {'processing'}
+end
+local locking = ARGV[3] == '1'
+if locking and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'locked', tostring(redis.call('PTTL', KEYS[2]))}
+end
+redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
+if locking then
+  return {'claimed', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or ''}
+end
+return {'claimed', '', ''}
+"""
+
+_OWNED = """
+local function owned()
+  if redis.call('GET', KEYS[1]) ~= 'p:' .. ARGV[1] then return false end
+  return ARGV[2] ~= '1' or redis.call('GET', KEYS[2]) == ARGV[1]
+end
+"""
+
+_RENEW = (
+    _OWNED
+    + """
+if not owned() then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if ARGV[2] == '1' then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+return 1
+"""
+)
+
+_COMMIT = (
+    _OWNED
+    + """
+if not owned() then return 0 end
+local arg = 4
+for i = 3, #KEYS do
+  local value, ttl = ARGV[arg], tonumber(ARGV[arg + 1])
+  arg = arg + 2
+  if value == '' then redis.call('DEL', KEYS[i])
+  elseif ttl > 0 then redis.call('SET', KEYS[i], value, 'EX', ttl)
+  else redis.call('SET', KEYS[i], value) end
+end
+redis.call('SET', KEYS[1], 'done', 'EX', ARGV[3])
+if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+)
+
+_ABANDON = """
+if redis.call('GET', KEYS[1]) == 'p:' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
+if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+
+class Duplicate(Exception):
+    """The update was processed already."""
+
+
+class InFlight(Exception):
+    """Another invocation is processing this update right now."""
+
+
+class ChatBusy(Exception):
+    """The chat's lock was not free within the allowed wait."""
+
+    def __init__(self, waited: float) -> None:
+        super().__init__(f"the chat stayed locked for {waited:.1f} s")
+        self.waited = waited
+
+
+@dataclass
+class Scripts:
+    """The Lua scripts, registered on one client (EVALSHA, loaded on first NOSCRIPT)."""
+
+    claim: AsyncScript
+    renew: AsyncScript
+    commit: AsyncScript
+    abandon: AsyncScript
+
+    @classmethod
+    def register(cls, redis: Redis) -> Scripts:
+        return cls(
+            claim=redis.register_script(_CLAIM),
+            renew=redis.register_script(_RENEW),
+            commit=redis.register_script(_COMMIT),
+            abandon=redis.register_script(_ABANDON),
+        )
+
+
+@dataclass
+class Claim:
+    """One update's claim on its chat; see the module docstring for the protocol."""
+
+    scripts: Scripts
+    slot: str
+    update_id: int
+    fsm_keys: tuple[str, str] | None  # the chat context's (state, data) keys, if any
+    ttl_ms: int
+    token: str = field(default_factory=lambda: secrets.token_hex(8))
+    state: bytes | None = None
+    data: bytes | None = None
+    waited: float = 0.0
+    lost: bool = False
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"{PREFIX}:{self.slot}:update:{self.update_id}"
+
+    @property
+    def lock_key(self) -> str:
+        return f"{PREFIX}:{self.slot}:lock"
+
+    @property
+    def _locking(self) -> str:
+        """'1' when the update belongs to a chat (and so takes its lock), else '0'."""
+        return "0" if self.fsm_keys is None else "1"
+
+    async def acquire(self, max_wait: float) -> None:
+        """Claim the update, waiting up to ``max_wait`` s for the chat's lock."""
+        keys = [self.dedupe_key, self.lock_key, *(self.fsm_keys or ())]
+        args: list[str | int] = [self.token, self.ttl_ms, self._locking]
+        started = time.monotonic()
+        pause = 0.01
+        while True:
+            reply = await self.scripts.claim(keys=keys, args=args)
+            verdict = _text(reply[0])
+            if verdict == "claimed":
+                self.state, self.data = reply[1] or None, reply[2] or None
+                self.waited = time.monotonic() - started
+                return
+            if verdict == "done":
+                raise Duplicate
+            if verdict == "processing":
+                raise InFlight
+            left = max_wait - (time.monotonic() - started)
+            if left <= 0:
+                raise ChatBusy(time.monotonic() - started)
+            holder_left = int(reply[1]) / 1000 if int(reply[1]) > 0 else pause
+            await asyncio.sleep(max(0.005, min(pause, holder_left, left)))
+            pause = min(pause * 2, 0.2)
+
+    @contextlib.asynccontextmanager
+    async def renewing(self) -> AsyncIterator[None]:
+        """Keep the lock and mark alive while the body runs.
+
+        A timer, not a task: most handlers finish long before the first renewal is due,
+        and then nothing was started that has to be cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        interval = self.ttl_ms / 3000
+        renewals: set[asyncio.Task[None]] = set()
+        timer: asyncio.TimerHandle | None = None
+
+        def due() -> None:
+            nonlocal timer
+            task = loop.create_task(self._renew())
+            renewals.add(task)
+            task.add_done_callback(renewals.discard)
+            timer = loop.call_later(interval, due)
+
+        timer = loop.call_later(interval, due)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            for task in list(renewals):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _renew(self) -> None:
+        try:
+            renewed = await self.scripts.renew(
+                keys=[self.dedupe_key, self.lock_key],
+                args=[self.token, self._locking, self.ttl_ms],
+            )
+        except Exception:  # a missed renewal is caught at commit
+            return
+        if not renewed:
+            self.lost = True
+
+    async def commit(self, writes: Sequence[Write]) -> bool:
+        """Apply ``writes``, mark the update done, release the lock; False if not ours."""
+        keys = [self.dedupe_key, self.lock_key]
+        args: list[str | int] = [self.token, self._locking, DONE_TTL]
+        for write in writes:
+            keys.append(write.key)
+            args.extend([write.value or "", write.ttl or 0])
+        return bool(await self.scripts.commit(keys=keys, args=args))
+
+    async def abandon(self) -> None:
+        """Give the update back (best effort): Telegram's retry will process it afresh."""
+        with contextlib.suppress(Exception):
+            await self.scripts.abandon(
+                keys=[self.dedupe_key, self.lock_key], args=[self.token, self._locking]
+            )
+
+
+def chat_slot(bot_id: int, key: StorageKey | None) -> str:
+    """The hash tag every key of this chat shares (one cluster slot per chat)."""
+    return f"{{{bot_id}:{key.chat_id}}}" if key is not None else f"{{{bot_id}}}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

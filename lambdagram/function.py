@@ -1,0 +1,126 @@
+"""The hand-over: the bot goes in, a Lambda handler comes out.
+
+``handler.py`` is the composition root::
+
+    from lambdagram import Lambdagram
+
+    from bot import DEFAULTS, configure
+
+    app = Lambdagram(configure, default=DEFAULTS)
+    handler = app.lambda_handler
+
+Making a `Lambdagram` configures the bot (once per process, at import: a broken bot stops
+the cold start) and reads nothing from the environment, so tools can import ``handler`` to
+learn about the bot. The first invocation reads the settings (and the SSM parameters they
+name), then every invocation goes through mangum into the `WebhookApp`. Whatever happens,
+the answer is JSON: a configuration problem or an exception that escaped the engine is a
+500 with a log line and a metric, never the runtime's or mangum's plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiogram import Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from mangum import Mangum
+
+from lambdagram import snapstart
+from lambdagram.app import WebhookApp
+from lambdagram.blueprint import Blueprint, Configure
+from lambdagram.observability import Metric, count, instrument, logger, metrics
+from lambdagram.runtime import ensure_event_loop
+from lambdagram.settings import Settings, SettingsError
+from lambdagram.ssm import ParameterError, resolve_parameters
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+class Lambdagram:
+    """An aiogram bot served as a Telegram webhook on AWS Lambda."""
+
+    def __init__(
+        self,
+        setup: Configure | Dispatcher,
+        *,
+        default: DefaultBotProperties | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """``setup``: the bot's ``configure(dp)`` or its own Dispatcher; ``default``: the
+        ``DefaultBotProperties`` its ``Bot(...)`` gets under polling; ``environ``: where the
+        settings come from (``os.environ`` when the first invocation arrives)."""
+        self.blueprint = Blueprint(setup)
+        self.default = default
+        self._environ = environ
+        self._webhook: WebhookApp | None = None
+        self._handler: LambdaHandler | None = None
+        snapstart.register(self)
+
+    def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """The Lambda entry point (``handler.handler``)."""
+        try:
+            handler = self._handler or self._start()
+        except (SettingsError, ParameterError) as error:
+            logger.error("the function is misconfigured", extra={"reason": str(error)})
+            count(Metric.INTERNAL_ERRORS)
+            metrics.flush_metrics()
+            return _json_response(500, "misconfigured", "see the function's log")
+        return handler(event, context)
+
+    def webhook(self) -> WebhookApp:
+        """The ASGI app (settings read now if not yet)."""
+        if self._webhook is None:
+            self._start()
+        assert self._webhook is not None
+        return self._webhook
+
+    def _start(self) -> LambdaHandler:
+        environ = os.environ if self._environ is None else self._environ
+        settings = Settings.from_environ(resolve_parameters(environ))
+        ensure_event_loop()  # one loop for the life of the process; mangum runs every call on it
+        self._webhook = WebhookApp(settings, self.blueprint, self.default)
+        self._handler = instrument(_guarded(Mangum(self._webhook, lifespan="off")))
+        return self._handler
+
+    def forget_clients(self) -> None:
+        """Drop the open clients (SnapStart restore); the next request makes new ones."""
+        if self._webhook is not None:
+            self._webhook.forget_clients()
+
+    async def close(self) -> None:
+        """Close the clients (local tools and tests; Lambda just freezes the process)."""
+        if self._webhook is not None:
+            await self._webhook.close()
+
+    def runtime_if_made(self) -> Any:
+        """The process's clients if a request has made them (introspection for tests)."""
+        return None if self._webhook is None else self._webhook.runtime_if_made()
+
+
+def _guarded(handler: LambdaHandler) -> LambdaHandler:
+    """``handler``, answering JSON 500 for anything that escapes it (mangum included)."""
+
+    def guarded(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            return handler(event, context)
+        except Exception as error:
+            logger.exception("unexpected error at the Lambda edge", extra={"alert": "internal"})
+            count(Metric.INTERNAL_ERRORS)
+            return _json_response(
+                500, "internal_error", f"internal error ({type(error).__name__})"
+            )
+
+    return guarded
+
+
+def _json_response(status: int, code: str, description: str) -> dict[str, Any]:
+    body = json.dumps({"ok": False, "error": code, "description": description})
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": body,
+        "isBase64Encoded": False,
+    }

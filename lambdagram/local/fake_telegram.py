@@ -1,0 +1,178 @@
+"""A fake Telegram Bot API: a real HTTP server on loopback that records every call.
+
+It speaks the Bot API's URL scheme (``/bot<token>/<method>``) and its request encodings
+(query string, urlencoded or multipart form, JSON), answers ``getMe``, the ``send*``
+and ``edit*`` methods with the Message Telegram would return (`bot_api_results`), the
+webhook methods with stored webhook info, and the rest with ``true``. Point
+``TELEGRAM_API_URL`` at `FakeTelegram.url`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from lambdagram.local.bot_api_results import Results
+from lambdagram.local.servers import JSONRequestHandler, LoopbackHTTPServer
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One request the bot made: its token, method name and parameters."""
+
+    token: str
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class _Failure:
+    error_code: int
+    description: str
+
+
+@dataclass
+class _State:
+    calls: list[ApiCall] = field(default_factory=list)
+    failures: dict[str, _Failure] = field(default_factory=dict)
+    webhook: dict[str, Any] = field(default_factory=dict)
+    valid_tokens: set[str] | None = None
+    results: Results = field(default_factory=Results)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FakeTelegram(LoopbackHTTPServer):
+    """The fake Bot API server; use as a context manager or call `start` and `close`."""
+
+    def __init__(self, *, valid_tokens: set[str] | None = None) -> None:
+        self.state = _State(valid_tokens=valid_tokens)
+        super().__init__(type("Handler", (_Handler,), {"state": self.state}))
+
+    @property
+    def url(self) -> str:
+        """The base URL to put in ``TELEGRAM_API_URL``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        """Every call so far, oldest first."""
+        with self.state.lock:
+            return list(self.state.calls)
+
+    def calls_to(self, method: str) -> list[ApiCall]:
+        """The calls of one Bot API method (case-insensitive)."""
+        return [call for call in self.calls if call.method.lower() == method.lower()]
+
+    def clear(self) -> None:
+        """Forget recorded calls and planned failures."""
+        with self.state.lock:
+            self.state.calls.clear()
+            self.state.failures.clear()
+            self.state.results = Results()  # message ids start over
+
+    def fail(self, method: str, error_code: int, description: str) -> None:
+        """Answer every later call of ``method`` with this Bot API error."""
+        with self.state.lock:
+            self.state.failures[method.lower()] = _Failure(error_code, description)
+
+
+class _Handler(JSONRequestHandler):
+    state: _State
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        segments = parts.path.strip("/").split("/")
+        if len(segments) != 2 or not segments[0].startswith("bot"):
+            self.reply_json(404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return
+        token, method = segments[0][3:], segments[1]
+        params: dict[str, Any] = dict(parse_qsl(parts.query))
+        params.update(self._body_params())
+        valid = self.state.valid_tokens
+        if valid is not None and token not in valid:
+            self.reply_json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            return
+        with self.state.lock:
+            self.state.calls.append(ApiCall(token, method, params))
+            failure = self.state.failures.get(method.lower())
+        if failure is not None:
+            body = {
+                "ok": False,
+                "error_code": failure.error_code,
+                "description": failure.description,
+            }
+            self.reply_json(failure.error_code, body)
+            return
+        self.reply_json(200, {"ok": True, "result": self._result(token, method.lower(), params)})
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []  # aiohttp streams multipart uploads without a Content-Length
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in {b"\r\n", b"\n", b""}:
+                pass  # trailers
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _body_params(self) -> dict[str, Any]:
+        raw = self._read_body()
+        if not raw:
+            return {}
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            decoded = json.loads(raw)
+            return decoded if isinstance(decoded, dict) else {}
+        if content_type.startswith("multipart/form-data"):
+            head = f"Content-Type: {content_type}\r\n\r\n".encode()
+            message = BytesParser(policy=HTTP).parsebytes(head + raw)
+            fields: dict[str, Any] = {}
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True)
+                if isinstance(name, str) and isinstance(payload, bytes):
+                    is_file = part.get_filename() is not None
+                    fields[name] = payload if is_file else payload.decode()
+            return fields
+        return dict(parse_qsl(raw.decode(), keep_blank_values=True))
+
+    def _result(self, token: str, method: str, params: dict[str, Any]) -> Any:
+        bot_id = int(token.partition(":")[0]) if token.partition(":")[0].isdigit() else 1
+        if method == "setwebhook":
+            with self.state.lock:
+                self.state.webhook = dict(params)
+            return True
+        if method == "deletewebhook":
+            with self.state.lock:
+                self.state.webhook = {}
+            return True
+        if method == "getwebhookinfo":
+            with self.state.lock:
+                hook = dict(self.state.webhook)
+            info: dict[str, Any] = {
+                "url": hook.get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+            }
+            if "max_connections" in hook:
+                info["max_connections"] = int(hook["max_connections"])
+            if "allowed_updates" in hook:
+                allowed = hook["allowed_updates"]
+                info["allowed_updates"] = (
+                    json.loads(allowed) if isinstance(allowed, str) else allowed
+                )
+            return info
+        return self.state.results.for_call(bot_id, method, params)

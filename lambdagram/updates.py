@@ -1,0 +1,274 @@
+"""From a webhook body to a processed update: the steps every update goes through.
+
+parse -> validate (or dead-letter) -> claim the chat (dedupe + lock + FSM read) ->
+run the handlers on a fresh Dispatcher with buffered FSM writes -> commit atomically
+-> the webhook reply. Errors that Telegram should retry surface as `WebhookError`s.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.fsm.storage.base import StorageKey
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+from aiogram.types.update import UpdateTypeLookupError
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from lambdagram import deadletter
+from lambdagram.blueprint import discard
+from lambdagram.delivery import ChatBusy, Claim, Duplicate, InFlight, chat_slot
+from lambdagram.errors import (
+    BadUpdate,
+    BotApiUnavailable,
+    BotStartupFailed,
+    ChatLocked,
+    StorageUnavailable,
+    UpdateInFlight,
+)
+from lambdagram.fsm import BufferedStorage, Write
+from lambdagram.observability import Metric, count, logger, metrics, milliseconds
+from lambdagram.reply import webhook_reply
+from lambdagram.runtime import Runtime
+from lambdagram.storage import create_storage
+from lambdagram.tracing import span
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object with an integer ``update_id``, or `BadUpdate`."""
+    try:
+        raw = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadUpdate(f"body is not valid JSON: {error}") from None
+    if not isinstance(raw, dict):
+        raise BadUpdate(f"body is JSON {type(raw).__name__}, not an object (a Telegram Update)")
+    update_id = raw.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise BadUpdate("body has no integer update_id: it is not a Telegram Update")
+    return raw
+
+
+class Unprocessable(ValueError):
+    """Telegram sent it, but the installed aiogram cannot process it (say why)."""
+
+
+def to_update(raw: dict[str, Any], bot: Bot) -> Update:
+    """The raw update as aiogram's `Update` bound to ``bot``, or `Unprocessable`."""
+    try:
+        update = Update.model_validate(raw, context={"bot": bot})
+    except ValidationError as error:
+        raise Unprocessable(validation_summary(error)) from None
+    try:
+        update.event_type  # noqa: B018 - raises for kinds this aiogram does not know
+    except UpdateTypeLookupError:
+        kinds = ", ".join(sorted(set(raw) - {"update_id"})) or "none"
+        raise Unprocessable(f"unknown update type ({kinds}): upgrade aiogram") from None
+    return update
+
+
+def validation_summary(error: ValidationError) -> str:
+    """The first few problems pydantic found, on one line."""
+    problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3]]
+    more = error.error_count() - len(problems)
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+async def process_update(
+    runtime: Runtime, raw: dict[str, Any], *, max_wait: float, reply_in_webhook: bool = True
+) -> dict[str, Any]:
+    """Process one raw update exactly once; the webhook response body.
+
+    Raises `UpdateInFlight` or `ChatLocked` (Telegram should retry), `StorageUnavailable`
+    when Redis fails; the update's FSM changes are then not written, and its claim is
+    given back so the retry runs it afresh. A handler's exception is logged and answered
+    normally: retrying a poison update would block the chat for 24 hours.
+    """
+    bot = runtime.bot
+    await _start_bot(runtime)
+    try:
+        update = to_update(raw, bot)
+    except Unprocessable as error:
+        return await _dead_letter(runtime, raw, str(error))
+
+    storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
+    dispatcher = runtime.blueprint.dispatcher(storage)
+    try:
+        return await _process(runtime, update, dispatcher, storage, max_wait, reply_in_webhook)
+    finally:
+        discard(dispatcher)
+
+
+async def _process(
+    runtime: Runtime,
+    update: Update,
+    dispatcher: Dispatcher,
+    storage: BufferedStorage,
+    max_wait: float,
+    reply_in_webhook: bool,
+) -> dict[str, Any]:
+    bot = runtime.bot
+    metrics.add_dimension(name="update_type", value=update.event_type)
+    key = fsm_key(dispatcher, bot, update)
+    claim = Claim(
+        runtime.scripts,
+        chat_slot(bot.id, key),
+        update.update_id,
+        fsm_keys=_fsm_keys(storage, key),
+        ttl_ms=int(runtime.settings.lock_ttl * 1000),
+    )
+    if key is not None:
+        logger.append_keys(chat_id=key.chat_id)
+    try:
+        async with span("redis.claim"):
+            await claim.acquire(max_wait)
+    except Duplicate:
+        count(Metric.DUPLICATES)
+        logger.info("duplicate update: already processed, nothing done")
+        return {"ok": True, "duplicate": True}
+    except InFlight:
+        count(Metric.IN_FLIGHT)
+        raise UpdateInFlight(
+            f"update {update.update_id} is being processed by another invocation; retry later"
+        ) from None
+    except ChatBusy as busy:
+        count(Metric.LOCK_TIMEOUTS)
+        raise ChatLocked(
+            f"chat is busy with another update after waiting {busy.waited:.1f} s; retry later"
+        ) from None
+    except RedisError as error:
+        raise _unavailable(error) from None
+    milliseconds("LockWait", claim.waited * 1000)
+    if key is not None:
+        storage.preload(key, claim.state, claim.data)
+
+    try:
+        async with claim.renewing(), span("handlers"):
+            result = await dispatcher.feed_update(bot, update, bots=[bot])
+    except RedisError as error:
+        await claim.abandon()
+        raise _unavailable(error) from None
+    except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+        # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
+        # so give the update back (its FSM changes dropped) instead of losing it.
+        await claim.abandon()
+        count(Metric.BOT_API_ERRORS)
+        raise BotApiUnavailable(
+            f"the Bot API failed during the handler ({type(error).__name__}: {error.message}); "
+            "retry later"
+        ) from None
+    except Exception:
+        logger.exception("handler failed; its FSM changes are dropped", extra={"alert": "handler"})
+        count(Metric.HANDLER_ERRORS)
+        await _commit(runtime.redis, claim, [])
+        return {"ok": True, "handled": False}
+
+    await _commit(runtime.redis, claim, storage.writes())
+    count(Metric.UPDATES_HANDLED)
+    if not isinstance(result, TelegramMethod):
+        return {}
+    reply = webhook_reply(bot, result) if reply_in_webhook else None
+    if reply is not None:
+        return reply
+    await _send(bot, result)
+    return {}
+
+
+async def _start_bot(runtime: Runtime) -> None:
+    """The bot's startup hooks, at the first update of the process (before any claim)."""
+    if runtime.blueprint.started:
+        return
+    try:
+        async with span("bot.startup"):
+            await runtime.blueprint.startup(runtime.bot)
+    except Exception as error:
+        logger.exception("the bot's startup hook failed", extra={"alert": "startup"})
+        count(Metric.STARTUP_ERRORS)
+        raise BotStartupFailed(
+            f"the bot's startup hook failed ({type(error).__name__}); "
+            "it runs again on the next update"
+        ) from None
+
+
+def fsm_key(dispatcher: Dispatcher, bot: Bot, update: Update) -> StorageKey | None:
+    """The FSM key aiogram will use for ``update`` (None for updates with no chat or user)."""
+    event = UserContextMiddleware.resolve_event_context(update)
+    context = dispatcher.fsm.resolve_context(
+        bot=bot,
+        chat_id=event.chat_id,
+        user_id=event.user_id,
+        thread_id=event.thread_id,
+        business_connection_id=event.business_connection_id,
+    )
+    return None if context is None else context.key
+
+
+def _fsm_keys(storage: BufferedStorage, key: StorageKey | None) -> tuple[str, str] | None:
+    if key is None:
+        return None
+    build = storage.key_builder.build
+    return build(key, "state"), build(key, "data")
+
+
+async def _commit(redis: Redis, claim: Claim, writes: list[Write]) -> None:
+    """Commit the claim's own-slot writes atomically, then any others (rare: another chat)."""
+    tag = claim.slot
+    own = [w for w in writes if tag in w.key]
+    others = [w for w in writes if tag not in w.key]
+    try:
+        async with span("redis.commit"):
+            committed = await claim.commit(own)
+    except RedisError as error:
+        raise _unavailable(error) from None
+    if not committed:
+        count(Metric.REDIS_ERRORS)
+        raise StorageUnavailable(
+            "lost the chat's lock before the commit (Redis slow or restarted); "
+            "nothing was saved; retry later"
+        )
+    if others:  # handlers that wrote another chat's state: best effort, not atomic
+        async with redis.pipeline(transaction=False) as pipe:
+            for write in others:
+                if write.value is None:
+                    pipe.delete(write.key)
+                else:
+                    pipe.set(write.key, write.value, ex=write.ttl)
+            await pipe.execute()
+
+
+async def _dead_letter(runtime: Runtime, raw: dict[str, Any], error: str) -> dict[str, Any]:
+    try:
+        await deadletter.push(runtime.redis, runtime.bot.id, raw, error)
+    except RedisError as failure:
+        raise _unavailable(failure) from None
+    count(Metric.DEAD_LETTERS)
+    logger.error(
+        "update cannot be processed by this aiogram; kept as a dead letter",
+        extra={"update_id": raw["update_id"], "validation_error": error, "alert": "dead_letter"},
+    )
+    return {"ok": True, "dead_letter": True}
+
+
+async def _send(bot: Bot, method: TelegramMethod[Any]) -> None:
+    """Send a reply that cannot ride in the webhook response (an upload)."""
+    try:
+        await bot(method)
+    except TelegramAPIError as error:
+        logger.error("the handler's reply could not be sent", extra={"error": str(error)})
+
+
+def _unavailable(error: RedisError) -> StorageUnavailable:
+    count(Metric.REDIS_ERRORS)
+    return StorageUnavailable(
+        f"Redis is unavailable ({type(error).__name__}: {error}); retry later"
+    )

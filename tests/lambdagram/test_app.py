@@ -1,0 +1,149 @@
+"""The webhook's HTTP contract: what it answers to good and bad requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+from aiogram import Router
+
+from lambdagram.local.events import message_update
+
+from tests.support.webhook import WebhookClient
+
+
+def test_an_update_is_answered_200_with_the_reply_as_a_bot_api_method(
+    client: WebhookClient,
+) -> None:
+    reply = client.say("/start")
+
+    assert reply.status == 200
+    assert reply.raw["headers"]["content-type"] == "application/json"
+    assert reply.body == {
+        "method": "sendMessage",
+        "chat_id": 1001,
+        "text": "Hi! Let's fill a short questionnaire. What's your name?",
+        "parse_mode": "HTML",  # resolved from DefaultBotProperties, not Default("parse_mode")
+    }
+    assert reply.api_calls == []  # the reply rode in the response: no extra HTTPS round trip
+
+
+def test_an_update_nobody_handles_gets_an_empty_200(client: WebhookClient) -> None:
+    reply = client.post({"update_id": 5, "edited_message": message_update("x")["message"]})
+
+    assert reply.status == 200
+    assert reply.body == {}
+
+
+@pytest.mark.parametrize(
+    ("secret", "description"),
+    [(None, "missing secret"), ("wrong-secret", "wrong secret"), ("", "empty secret")],
+)
+def test_a_wrong_or_missing_secret_is_refused_before_anything_else(
+    client: WebhookClient, redis_client: redis.Redis, secret: str | None, description: str
+) -> None:
+    reply = client.post(message_update("/start"), secret=secret)
+
+    assert reply.status == 401, description
+    assert reply.body["error"] == "wrong_secret"
+    assert "X-Telegram-Bot-Api-Secret-Token" in reply.body["description"]
+    assert redis_client.dbsize() == 0
+    assert reply.api_calls == []
+
+
+def test_the_secret_is_checked_before_the_body_is_parsed(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    reply = client.post("{this is not json", secret="wrong")
+
+    assert reply.status == 401
+    assert redis_client.dbsize() == 0
+
+
+BAD_BODIES: list[tuple[str, Any, str]] = [
+    ("not JSON", "{this is not json", "not valid JSON"),
+    ("empty", "", "not valid JSON"),
+    ("not UTF-8", b"\xff\xfe\xfa", "not valid JSON"),
+    ("a list", "[1, 2]", "not an object"),
+    ("a string", '"update"', "not an object"),
+    ("no update_id", {"message": {}}, "no integer update_id"),
+    ("update_id a string", {"update_id": "1"}, "no integer update_id"),
+    ("update_id a bool", {"update_id": True}, "no integer update_id"),
+    ("update_id a float", {"update_id": 1.5}, "no integer update_id"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "reason"), BAD_BODIES, ids=[b[0] for b in BAD_BODIES])
+def test_a_body_that_is_not_an_update_is_a_400_and_writes_nothing(
+    client: WebhookClient, redis_client: redis.Redis, case: str, body: Any, reason: str
+) -> None:
+    reply = client.post(body)
+
+    assert reply.status == 400, case
+    assert reply.body["error"] == "bad_update"
+    assert reason in reply.body["description"]
+    assert redis_client.dbsize() == 0
+
+
+def test_a_body_over_one_mebibyte_is_413(client: WebhookClient, redis_client: redis.Redis) -> None:
+    huge = json.dumps({"update_id": 1, "padding": "x" * (1024 * 1024)})
+
+    reply = client.post(huge)
+
+    assert reply.status == 413
+    assert reply.body["error"] == "payload_too_large"
+    assert redis_client.dbsize() == 0
+
+
+def test_a_body_under_the_limit_with_a_lying_content_length_is_read(
+    client: WebhookClient,
+) -> None:
+    reply = client.post(message_update("/help"), headers={"Content-Length": "10"})
+
+    assert reply.status == 200
+
+
+def test_a_base64_encoded_body_is_decoded(client: WebhookClient) -> None:
+    reply = client.post(message_update("/help"), base64_body=True)
+
+    assert reply.status == 200
+    assert "/cancel" in reply.text
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_methods_other_than_post_are_405(
+    client: WebhookClient, redis_client: redis.Redis, method: str
+) -> None:
+    reply = client.post(message_update("/start"), method=method)
+
+    assert reply.status == 405
+    assert reply.body["error"] == "method_not_allowed"
+    assert redis_client.dbsize() == 0
+
+
+def test_unknown_paths_are_404(client: WebhookClient, redis_client: redis.Redis) -> None:
+    reply = client.post(message_update("/start"), path="/admin")
+
+    assert reply.status == 404
+    assert "/webhook" in reply.body["description"]
+    assert redis_client.dbsize() == 0
+
+
+def test_a_handler_that_raises_is_answered_200_so_telegram_does_not_retry_it(
+    make_client: Callable[..., WebhookClient], redis_client: redis.Redis
+) -> None:
+    router = Router()
+
+    @router.message()
+    async def broken(*_: object) -> None:
+        raise RuntimeError("bug in a handler")
+
+    client = make_client(lambda dp: dp.include_router(router))
+
+    reply = client.say("/help")
+
+    assert reply.status == 200
+    assert reply.body == {"ok": True, "handled": False}

@@ -1,0 +1,98 @@
+"""Lazy aiogram models: the same models as an eager import, built on first use."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import cache
+from typing import Any
+
+import pytest
+from aiogram.types import Update
+
+from lambdagram import lazy_types
+from lambdagram.local.lambda_process import ROOT
+
+from tests.test_corpus import EVENTS, load
+
+
+@cache
+def schemas(eager: bool) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(lazy_types.OFF_SWITCH, None)
+    if eager:
+        env[lazy_types.OFF_SWITCH] = "1"
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.model_schemas"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def test_every_type_and_method_has_the_same_schemas_as_an_eager_import() -> None:
+    lazy, eager = schemas(eager=False)["models"], schemas(eager=True)["models"]
+
+    assert set(lazy) == set(eager)
+    assert len(lazy) > 550  # ~440 types and ~170 methods
+    assert all(model["complete"] for model in lazy.values())  # each built on first use
+    with_json_schema = [name for name, model in lazy.items() if "validation" in model]
+    assert len(with_json_schema) > 500  # methods taking uploads (InputFile) have none
+    mismatched = [name for name in lazy if lazy[name] != eager[name]]
+    assert mismatched == []
+
+
+def test_models_are_left_unbuilt_at_import_and_eager_mode_builds_them() -> None:
+    lazy = schemas(eager=False)["complete_at_import"]
+    eager = schemas(eager=True)["complete_at_import"]
+
+    assert sum(lazy.values()) < len(lazy) / 10  # almost nothing built up front
+    assert eager["aiogram.types.Update"]
+    assert not lazy["aiogram.types.Update"]
+
+
+@pytest.mark.parametrize("path", [p for p in EVENTS if load(p)["expect"] != "dead_letter"])
+def test_real_updates_validate_and_round_trip(path: Any) -> None:
+    raw = load(path)["update"]
+
+    update = Update.model_validate(raw)
+    again = Update.model_validate(update.model_dump(mode="json", exclude_none=True, by_alias=True))
+
+    assert again == update
+
+
+def test_an_unchecked_aiogram_version_refuses_to_start() -> None:
+    code = (  # `import lambdagram` skips the trick (switch on), then install() runs as on a 9.9.9
+        "from lambdagram import lazy_types; "
+        "lazy_types.aiogram_version = lambda: '9.9.9'; "
+        "lazy_types.install({})"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), lazy_types.OFF_SWITCH: "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "checked with aiogram 3.31.0, but 9.9.9 is installed" in result.stderr
+    assert "LAMBDAGRAM_EAGER_TYPES=1" in result.stderr
+
+
+def test_the_version_is_read_without_importing_aiogram() -> None:
+    assert lazy_types.aiogram_version() == "3.31.0"
+
+
+def test_it_does_nothing_when_aiogram_is_already_imported() -> None:
+    assert lazy_types.install({}) is False  # this process imported it (lazily) long ago
+    assert lazy_types.install({lazy_types.OFF_SWITCH: "1"}) is False

@@ -1,0 +1,130 @@
+"""What a deployed function tells CloudWatch: one JSON log line per update, EMF metrics.
+
+The function runs in a process of its own here, as on Lambda, with its stdout captured:
+that stream is what CloudWatch Logs receives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import redis
+
+from lambdagram import tracing
+from lambdagram.local.events import lambda_event, message_update
+from lambdagram.local.lambda_process import ROOT
+
+from tests.conftest import SECRET
+
+INVOKE = """
+import json, sys
+from lambdagram.cli import load_app
+from lambdagram.local.events import LambdaContext
+handler = load_app().lambda_handler  # LAMBDAGRAM_APP: the engine's test bot
+for line in sys.stdin:
+    handler(json.loads(line), LambdaContext())
+"""
+
+
+def cloudwatch(bot_env: dict[str, str], *events: dict[str, Any]) -> list[dict[str, Any]]:
+    """The JSON lines a cold function writes to stdout while it handles ``events``."""
+    stdout, _ = run_function(bot_env, *events)
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def run_function(bot_env: dict[str, str], *events: dict[str, Any]) -> tuple[str, str]:
+    """What a cold function prints to stdout and stderr (both reach CloudWatch)."""
+    env = {**os.environ, **bot_env, "POWERTOOLS_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", INVOKE],
+        input="".join(json.dumps(event) + "\n" for event in events),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    return result.stdout, result.stderr
+
+
+def emf_names(lines: list[dict[str, Any]]) -> set[str]:
+    return {
+        metric["Name"]
+        for line in lines
+        if "_aws" in line
+        for directive in line["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+
+
+def test_a_handled_update_logs_one_line_with_its_update_id(
+    bot_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    update = message_update("/help", chat_id=1234)
+
+    lines = cloudwatch(bot_env, lambda_event(update, secret=SECRET))
+
+    logs = [line for line in lines if "message" in line]
+    assert [line["message"] for line in logs] == ["update processed"]
+    [line] = logs
+    assert line["level"] == "INFO"
+    assert line["correlation_id"] == str(update["update_id"])
+    assert line["update_id"] == update["update_id"]
+    assert line["chat_id"] == 1234
+    assert line["outcome"] == "replied"
+    assert line["cold_start"] is True
+    assert line["function_name"] == "lambdagram-dev-webhook"  # the Lambda context
+
+
+def test_a_bot_that_calls_basicconfig_at_import_does_not_double_the_engines_lines(
+    bot_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    env = {**bot_env, "LAMBDAGRAM_APP": "tests.support.bots.chatty:app"}
+    update = message_update("hello", chat_id=1234)
+
+    stdout, stderr = run_function(env, lambda_event(update, secret=SECRET))
+
+    printed = stdout + stderr
+    assert printed.count("update processed") == 1
+    assert printed.count("echoing hello") == 1  # the bot's own line, once, where it asked
+    assert "mangum" not in printed  # the adapter's per-request line is no bill of the bot's
+
+
+def test_metrics_are_emitted_in_emf(bot_env: dict[str, str], redis_client: redis.Redis) -> None:
+    update = message_update("/help")
+
+    lines = cloudwatch(
+        bot_env,
+        lambda_event(update, secret=SECRET),
+        lambda_event(update, secret=SECRET),  # a duplicate
+        lambda_event(update, secret="wrong"),  # refused
+    )
+
+    assert {"ColdStart", "UpdatesHandled", "DuplicateUpdates", "RequestsRefused"} <= emf_names(
+        lines
+    )
+    handled = next(line for line in lines if "UpdatesHandled" in line)
+    assert handled["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "lambdagram"
+    assert handled["update_type"] == "message"
+    assert "LockWait" in handled
+
+
+def test_tracing_is_off_by_default_and_costs_one_shared_object() -> None:
+    assert not tracing.enabled({})
+    assert tracing.span("redis.claim") is tracing.span("telegram.sendMessage")
+
+
+def test_turning_tracing_on_without_the_sdk_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert tracing.enabled({"POWERTOOLS_TRACE_DISABLED": "false"})
+    monkeypatch.setattr(tracing, "_tracer", None)
+
+    with pytest.raises(tracing.TracingUnavailable, match="add aws-xray-sdk"):
+        tracing.tracer()
