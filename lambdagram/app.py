@@ -21,7 +21,7 @@ from lambdagram.errors import InternalError, MethodNotAllowed, NotFound, Unautho
 from lambdagram.observability import Metric, count, logger
 from lambdagram.runtime import Runtime
 from lambdagram.settings import Settings
-from lambdagram.updates import parse_body, process_update
+from lambdagram.updates import close_album, parse_body, process_update
 
 MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is not Telegram
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"
@@ -112,6 +112,24 @@ class WebhookApp:
         if not secrets.compare_digest(header(scope, SECRET_HEADER) or b"", self._secret):
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token header")
         return parse_body(await read_body(scope, receive, MAX_BODY))
+
+    async def internal(self, payload: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Run an internal event (an asynchronous self-invocation, `lambdagram.deferred`).
+
+        A `WebhookError` propagates: Lambda then retries the invocation (twice).
+        """
+        if "album" not in payload:
+            msg = f"unknown internal event {sorted(payload)}"
+            raise InternalError(msg)
+        raw = payload["album"]
+        logger.set_correlation_id(str(raw.get("update_id")))
+        try:
+            body = await close_album(self.runtime(), raw, max_wait=self._lock_wait(context))
+        except WebhookError as error:
+            logger.error("album not closed; Lambda retries", extra={"reason": error.message})
+            raise
+        logger.info("album processed", extra={"outcome": _outcome(body)})
+        return body
 
     def _lock_wait(self, context: Any) -> float:
         """How long this update may wait for its chat: ``LOCK_WAIT``, but never so long

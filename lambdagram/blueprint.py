@@ -25,11 +25,13 @@ from collections.abc import Callable
 from typing import Any
 
 from aiogram import Bot, Dispatcher, Router
+from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.fsm.storage.base import BaseStorage
 
 from lambdagram import handler_cache
+from lambdagram.albums import AlbumMiddleware
 
 Configure = Callable[[Dispatcher], object]
 """What a polling bot's ``main()`` does to its Dispatcher before ``start_polling``."""
@@ -59,6 +61,12 @@ class Blueprint:
             )
             raise BotSetupError(msg)
         self._started = False
+        self.collects_albums = any(
+            isinstance(m, AlbumMiddleware)
+            for router in routers_of(self.root)
+            for observer in router.observers.values()
+            for m in (*observer.middleware, *observer.outer_middleware)
+        )
 
     def dispatcher(self, storage: BaseStorage) -> Dispatcher:
         """A new Dispatcher over ``storage`` with the bot's handlers, middlewares and data."""
@@ -71,7 +79,9 @@ class Blueprint:
         fresh.workflow_data = dict(root.workflow_data)
         listen = root._listen_update
         for name, source in root.observers.items():
-            target = fresh.observers[name]
+            target = fresh.observers.get(name)
+            if target is None:  # an event kind a library added (aiogram-dialog's aiogd_update)
+                target = fresh.observers[name] = TelegramEventObserver(fresh, name)
             if name == "update":
                 target.handlers.extend(h for h in source.handlers if h.callback != listen)
                 for outer in source.outer_middleware:

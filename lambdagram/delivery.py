@@ -137,7 +137,7 @@ class Claim:
 
     scripts: Scripts
     slot: str
-    update_id: int
+    update_id: int | str  # an update's id, or ``album:<media_group_id>`` for a whole album
     fsm_keys: tuple[str, str] | None  # the chat context's (state, data) keys, if any
     ttl_ms: int
     token: str = field(default_factory=lambda: secrets.token_hex(8))

@@ -31,6 +31,7 @@ from mangum import Mangum
 from lambdagram import snapstart
 from lambdagram.app import WebhookApp
 from lambdagram.blueprint import Blueprint, Configure
+from lambdagram.deferred import INTERNAL_KEY
 from lambdagram.observability import Metric, count, instrument, logger, metrics
 from lambdagram.runtime import ensure_event_loop
 from lambdagram.settings import Settings, SettingsError
@@ -57,12 +58,15 @@ class Lambdagram:
         self._environ = environ
         self._webhook: WebhookApp | None = None
         self._handler: LambdaHandler | None = None
+        self._internal: LambdaHandler = self._run_internal
         snapstart.register(self)
 
     def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The Lambda entry point (``handler.handler``)."""
         try:
             handler = self._handler or self._start()
+            if INTERNAL_KEY in event:
+                return self._internal(event[INTERNAL_KEY], context)
         except (SettingsError, ParameterError) as error:
             logger.error("the function is misconfigured", extra={"reason": str(error)})
             count(Metric.INTERNAL_ERRORS)
@@ -83,7 +87,12 @@ class Lambdagram:
         ensure_event_loop()  # one loop for the life of the process; mangum runs every call on it
         self._webhook = WebhookApp(settings, self.blueprint, self.default)
         self._handler = instrument(_guarded(Mangum(self._webhook, lifespan="off")))
+        self._internal = instrument(self._run_internal)
         return self._handler
+
+    def _run_internal(self, payload: dict[str, Any], context: Any) -> dict[str, Any]:
+        webhook = self.webhook()
+        return ensure_event_loop().run_until_complete(webhook.internal(payload, context))
 
     def forget_clients(self) -> None:
         """Drop the open clients (SnapStart restore); the next request makes new ones."""

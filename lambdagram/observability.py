@@ -42,6 +42,7 @@ class Metric(StrEnum):
     LOCK_TIMEOUTS = "LockTimeouts"
     REFUSED = "RequestsRefused"
     STARTUP_ERRORS = "StartupErrors"
+    ALBUM_PARTS = "AlbumParts"
     INTERNAL_ERRORS = "InternalErrors"
 
 

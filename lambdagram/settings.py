@@ -38,6 +38,7 @@ class Settings:
     redis_cluster: bool = False
     lock_wait: float = 10.0
     lock_ttl: float = 8.0
+    album_wait: float = 1.5
 
     @property
     def bot_id(self) -> int:
@@ -84,6 +85,7 @@ class Settings:
             redis_cluster=reader.flag("REDIS_CLUSTER"),
             lock_wait=reader.seconds("LOCK_WAIT", 10.0),
             lock_ttl=reader.seconds("LOCK_TTL", 8.0),
+            album_wait=reader.seconds("ALBUM_WAIT", 1.5),
         )
         if problems:
             raise SettingsError(problems)

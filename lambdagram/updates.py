@@ -8,6 +8,8 @@ run the handlers on a fresh Dispatcher with buffered FSM writes -> commit atomic
 from __future__ import annotations
 
 import json
+import os
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -20,15 +22,15 @@ from aiogram.exceptions import (
 )
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import TelegramMethod
-from aiogram.types import Update
+from aiogram.types import Message, Update
 from aiogram.types.update import UpdateTypeLookupError
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from lambdagram import deadletter
+from lambdagram import albums, deadletter, deferred
 from lambdagram.blueprint import discard
-from lambdagram.delivery import ChatBusy, Claim, Duplicate, InFlight, chat_slot
+from lambdagram.delivery import DONE_TTL, PREFIX, ChatBusy, Claim, Duplicate, InFlight, chat_slot
 from lambdagram.errors import (
     BadUpdate,
     BotApiUnavailable,
@@ -101,10 +103,25 @@ async def process_update(
     except Unprocessable as error:
         return await _dead_letter(runtime, raw, str(error))
 
+    group = albums.group_of(update) if runtime.blueprint.collects_albums else None
+    if group is not None:
+        return await _album_part(runtime, update, raw, group, max_wait)
+    return await _dispatch(runtime, update, max_wait, reply_in_webhook)
+
+
+async def _dispatch(
+    runtime: Runtime,
+    update: Update,
+    max_wait: float,
+    reply_in_webhook: bool,
+    album: Album | None = None,
+) -> dict[str, Any]:
     storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
     dispatcher = runtime.blueprint.dispatcher(storage)
     try:
-        return await _process(runtime, update, dispatcher, storage, max_wait, reply_in_webhook)
+        return await _process(
+            runtime, update, dispatcher, storage, max_wait, reply_in_webhook, album
+        )
     finally:
         discard(dispatcher)
 
@@ -116,14 +133,16 @@ async def _process(
     storage: BufferedStorage,
     max_wait: float,
     reply_in_webhook: bool,
+    album: Album | None,
 ) -> dict[str, Any]:
     bot = runtime.bot
     metrics.add_dimension(name="update_type", value=update.event_type)
     key = fsm_key(dispatcher, bot, update)
+    cleanup = album.cleanup if album is not None else []
     claim = Claim(
         runtime.scripts,
         chat_slot(bot.id, key),
-        update.update_id,
+        album.claim_id if album is not None else update.update_id,
         fsm_keys=_fsm_keys(storage, key),
         ttl_ms=int(runtime.settings.lock_ttl * 1000),
     )
@@ -154,7 +173,8 @@ async def _process(
 
     try:
         async with claim.renewing(), span("handlers"):
-            result = await dispatcher.feed_update(bot, update, bots=[bot])
+            extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
+            result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
     except RedisError as error:
         await claim.abandon()
         raise _unavailable(error) from None
@@ -170,10 +190,10 @@ async def _process(
     except Exception:
         logger.exception("handler failed; its FSM changes are dropped", extra={"alert": "handler"})
         count(Metric.HANDLER_ERRORS)
-        await _commit(runtime.redis, claim, [])
+        await _commit(runtime.redis, claim, cleanup)
         return {"ok": True, "handled": False}
 
-    await _commit(runtime.redis, claim, storage.writes())
+    await _commit(runtime.redis, claim, [*storage.writes(), *cleanup])
     count(Metric.UPDATES_HANDLED)
     if not isinstance(result, TelegramMethod):
         return {}
@@ -198,6 +218,71 @@ async def _start_bot(runtime: Runtime) -> None:
             f"the bot's startup hook failed ({type(error).__name__}); "
             "it runs again on the next update"
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Album:
+    """A whole media group, handled as one update: its messages and what to delete after."""
+
+    claim_id: str
+    messages: list[Message]
+    cleanup: list[Write]
+
+
+async def _album_part(
+    runtime: Runtime, update: Update, raw: dict[str, Any], group: str, max_wait: float
+) -> dict[str, Any]:
+    """Store one part of an album and answer at once; the first part schedules the closing."""
+    bot = runtime.bot
+    slot = chat_slot(bot.id, fsm_key(runtime.blueprint.root, bot, update))
+    dedupe = f"{PREFIX}:{slot}:update:{update.update_id}"
+    try:
+        verdict = await albums.store(runtime.redis, slot, group, dedupe, update, raw, DONE_TTL)
+    except RedisError as error:
+        raise _unavailable(error) from None
+    if verdict == "duplicate":
+        count(Metric.DUPLICATES)
+        return {"ok": True, "duplicate": True}
+    count(Metric.ALBUM_PARTS)
+    if verdict == "first":
+        if deferred.available(os.environ):
+            try:
+                await deferred.invoke_self({"album": raw}, os.environ)
+            except deferred.DeferError as error:
+                logger.warning("closing the album here", extra={"reason": str(error)})
+            else:
+                return {"ok": True, "album_part": True}
+        return await close_album(runtime, raw, max_wait=max_wait, reply_in_webhook=True)
+    return {"ok": True, "album_part": True}
+
+
+async def close_album(
+    runtime: Runtime, raw: dict[str, Any], *, max_wait: float, reply_in_webhook: bool = False
+) -> dict[str, Any]:
+    """Wait for an album's last part, then run the handlers once on the whole of it."""
+    bot = runtime.bot
+    first_part = to_update(raw, bot)
+    group = albums.group_of(first_part)
+    assert group is not None
+    slot = chat_slot(bot.id, fsm_key(runtime.blueprint.root, bot, first_part))
+    quiet = runtime.settings.album_wait
+    try:
+        open_ = await albums.wait_until_quiet(
+            runtime.redis, slot, group, quiet, min(quiet * albums.MAX_WAIT_FACTOR, max_wait)
+        )
+        stored = await albums.parts(runtime.redis, slot, group) if open_ else []
+    except RedisError as error:
+        raise _unavailable(error) from None
+    if not stored:
+        return {"ok": True, "duplicate": True}
+    updates = [to_update(part, bot) for part in stored]
+    messages = [m for u in updates if (m := u.message or u.business_message or u.channel_post)]
+    album = Album(
+        claim_id=f"album:{group}:{messages[0].message_id}",
+        messages=messages,
+        cleanup=[Write(key, None, None) for key in albums.keys(slot, group)],
+    )
+    return await _dispatch(runtime, updates[0], max_wait, reply_in_webhook, album)
 
 
 def fsm_key(dispatcher: Dispatcher, bot: Bot, update: Update) -> StorageKey | None:

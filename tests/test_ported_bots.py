@@ -10,15 +10,23 @@ each update must be identical.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 import redis
 
 from lambdagram.local.events import callback_update, message_update
-from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.fake_telegram import ApiCall, FakeTelegram
 
-from tests.support.ported import as_polling, through_lambdagram
+from tests.support.ported import (
+    LambdaDriver,
+    PollingDriver,
+    as_polling,
+    normalise,
+    through_lambdagram,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -105,3 +113,57 @@ def test_a_polling_bot_answers_on_lambdagram_exactly_as_under_polling(
     assert sum(map(len, polled)) >= len(updates) - 1  # the bot did answer
     for index, (expected, actual) in enumerate(zip(polled, on_lambda, strict=True)):
         assert actual == expected, f"update {index} ({updates[index]})"
+
+
+def press(calls: list[ApiCall], text: str) -> dict[str, Any]:
+    """The user pressing the newest inline button labelled ``text`` the bot has shown."""
+    for call in reversed(calls):
+        markup = call.params.get("reply_markup")
+        markup = json.loads(markup) if isinstance(markup, str) else markup
+        for row in (markup or {}).get("inline_keyboard", []):
+            for button in row:
+                if button["text"] == text:
+                    message_id = call.params.get("message_id") or call.result["message_id"]
+                    return callback_update(button["callback_data"], message_id=int(message_id))
+    pytest.fail(f"no button {text!r} was shown")
+
+
+def masked(calls: list[ApiCall]) -> list[Any]:
+    """Normalised calls without the ids that differ between two runs of the script.
+
+    aiogram-dialog puts random intent ids in its buttons' data, and each run presses them
+    with callback queries of its own.
+    """
+    text = json.dumps(normalise(calls))
+    return json.loads(re.sub(r'"(callback_data|callback_query_id)": "[^"]*"', r'"\1": "*"', text))
+
+
+def test_an_aiogram_dialog_bot_answers_on_lambdagram_exactly_as_under_polling(
+    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    pytest.importorskip("aiogram_dialog")
+    module = f"{BOTS}.dialog"
+    script = [say("/start"), say("Ada"), "M", "Back", "L", "restart", "Confirm", say("/start")]
+
+    def run(driver: Any) -> list[Any]:
+        seen: list[ApiCall] = []
+        steps: list[Any] = []
+        for step in script:
+            if step == "restart":
+                if isinstance(driver, LambdaDriver):
+                    driver.restart()
+                continue
+            made = driver.send(press(seen, step) if isinstance(step, str) else step)
+            seen.extend(made)
+            steps.append(masked(made))
+        driver.close()
+        return steps
+
+    telegram.clear()
+    polled = run(PollingDriver(module, telegram))
+    telegram.clear()
+    on_lambda = run(LambdaDriver(module, bot_env, telegram))
+
+    assert any("Ordered a L for Ada." in json.dumps(step) for step in polled)
+    for index, (expected, actual) in enumerate(zip(polled, on_lambda, strict=True)):
+        assert actual == expected, f"step {index}"

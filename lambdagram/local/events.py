@@ -64,6 +64,36 @@ def message_update(
     return {"update_id": next_update_id() if update_id is None else update_id, "message": message}
 
 
+def photo_update(
+    *,
+    chat_id: int = 1001,
+    media_group_id: str | None = None,
+    caption: str | None = None,
+    update_id: int | None = None,
+) -> dict[str, Any]:
+    """A private-chat photo (part of album ``media_group_id`` if given), as Telegram sends it."""
+    n = next_update_id()
+    extra: dict[str, Any] = {
+        "photo": [
+            {
+                "file_id": f"AgACphoto{n}_{w}",
+                "file_unique_id": f"AQAD{n}{w}",
+                "width": w,
+                "height": w * 3 // 4,
+                "file_size": w * 40,
+            }
+            for w in (90, 320, 1280)
+        ]
+    }
+    if media_group_id is not None:
+        extra["media_group_id"] = media_group_id
+    if caption is not None:
+        extra["caption"] = caption
+    update = message_update(None, chat_id=chat_id, update_id=update_id, extra=extra)
+    del update["message"]["sticker"]
+    return update
+
+
 def callback_update(
     data: str,
     *,

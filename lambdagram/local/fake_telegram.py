@@ -23,11 +23,12 @@ from lambdagram.local.servers import JSONRequestHandler, LoopbackHTTPServer
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One request the bot made: its token, method name and parameters."""
+    """One request the bot made: its token, method name and parameters, and the result."""
 
     token: str
     method: str
     params: dict[str, Any]
+    result: Any = None
 
 
 @dataclass
@@ -104,8 +105,10 @@ class _Handler(JSONRequestHandler):
             self.reply_json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
             return
         with self.state.lock:
-            self.state.calls.append(ApiCall(token, method, params))
             failure = self.state.failures.get(method.lower())
+        result = None if failure else self._result(token, method.lower(), params)
+        with self.state.lock:
+            self.state.calls.append(ApiCall(token, method, params, result))
         if failure is not None:
             body = {
                 "ok": False,
@@ -114,7 +117,7 @@ class _Handler(JSONRequestHandler):
             }
             self.reply_json(failure.error_code, body)
             return
-        self.reply_json(200, {"ok": True, "result": self._result(token, method.lower(), params)})
+        self.reply_json(200, {"ok": True, "result": result})
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -68,6 +68,8 @@ def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) ->
     resources_text = json.dumps(ssm["Resource"])
     assert resources_text.count(":parameter/lambdagram/dev/") == 3
     assert "*" not in resources_text
+    invoke = by_action[("lambda:InvokeFunction",)]  # itself only (albums, lambdagram/deferred)
+    assert json.dumps(invoke["Resource"]).count(":function:lambdagram-dev-webhook") == 1
     kms = by_action[("kms:Decrypt",)]
     assert "kms:ViaService" in json.dumps(kms["Condition"])
     for statement in statements:  # nothing else is granted on every resource

@@ -1,15 +1,17 @@
 """Run one bot both ways and record its Bot API calls: under lambdagram and as aiogram polls.
 
-``through_lambdagram`` drives the bot's composition root through ``handler.handler`` in two
-OS processes (the first killed mid-dialog, as Lambda reclaims instances). ``as_polling`` runs
-the same bot the way ``Dispatcher.start_polling`` does: one long-lived Dispatcher with
-``MemoryStorage``, startup hooks once, each update through ``_process_update`` (which sends a
-returned method, as polling does). Calls are normalised so both encodings compare equal: a
-form field and its JSON value, a webhook reply and the request it stands for.
+`LambdaDriver` sends updates to the bot's composition root through ``handler.handler`` in an
+OS process of its own, which `LambdaDriver.restart` SIGKILLs and replaces (as Lambda
+reclaims instances). `PollingDriver` runs the same bot the way ``Dispatcher.start_polling``
+does: one long-lived Dispatcher with ``MemoryStorage``, startup hooks once, each update
+through ``_process_update`` (which sends a returned method, as polling does). Calls are
+normalised so both encodings compare equal: a form field and its JSON value, a webhook reply
+and the request it stands for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -29,6 +31,62 @@ Call = tuple[str, Any]
 IGNORED = {"getMe"}  # cached per process: a restarted process asks once more
 
 
+class LambdaDriver:
+    """The bot under lambdagram, one update at a time, in a killable Lambda process."""
+
+    def __init__(self, module: str, env: dict[str, str], telegram: FakeTelegram) -> None:
+        self.env = {**env, "LAMBDAGRAM_APP": f"{module}:app"}
+        self.telegram = telegram
+        self.process = LambdaProcess(self.env, quiet=True)
+
+    def send(self, update: dict[str, Any]) -> list[ApiCall]:
+        """Deliver ``update``; the calls it made, its webhook reply last."""
+        before = len(self.telegram.calls)
+        response = self.process.invoke(lambda_event(update, secret=SECRET))
+        assert response["statusCode"] == 200, response
+        made = self.telegram.calls[before:]
+        reply = response_json(response)
+        if isinstance(reply, dict) and "method" in reply:
+            made.append(ApiCall(TOKEN, reply.pop("method"), reply))
+        return made
+
+    def restart(self) -> None:
+        """SIGKILL the instance; the next update lands on a cold one."""
+        self.process.kill()
+        self.process = LambdaProcess(self.env, quiet=True)
+
+    def close(self) -> None:
+        self.process.close()
+
+
+class PollingDriver:
+    """The bot as aiogram's own polling loop runs it, one update (or batch) at a time."""
+
+    def __init__(self, module: str, telegram: FakeTelegram) -> None:
+        app = import_handler(module).app
+        self.dispatcher = app.blueprint.root  # the bot's configured Dispatcher; MemoryStorage
+        self.telegram = telegram
+        self.loop = ensure_event_loop()
+        self.session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.url))
+        self.bot = Bot(TOKEN, session=self.session, default=app.default)
+        workflow = {"dispatcher": self.dispatcher, "bots": [self.bot]}
+        workflow.update(self.dispatcher.workflow_data)
+        self.loop.run_until_complete(self.dispatcher.emit_startup(bot=self.bot, **workflow))
+
+    def send(self, *updates: dict[str, Any]) -> list[ApiCall]:
+        """Process ``updates`` as one ``getUpdates`` batch: concurrent tasks, as polling does."""
+        before = len(self.telegram.calls)
+        parsed = [Update.model_validate(raw, context={"bot": self.bot}) for raw in updates]
+        process = self.dispatcher._process_update
+        self.loop.run_until_complete(
+            asyncio.gather(*(process(bot=self.bot, update=u, bots=[self.bot]) for u in parsed))
+        )
+        return self.telegram.calls[before:]
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.session.close())
+
+
 def through_lambdagram(
     module: str,
     updates: list[dict[str, Any]],
@@ -38,53 +96,34 @@ def through_lambdagram(
     kill_after: int,
 ) -> list[list[Call]]:
     """Each update's calls under lambdagram, the process killed after ``kill_after`` updates."""
-    env = {**env, "LAMBDAGRAM_APP": f"{module}:app"}
     telegram.clear()
+    driver = LambdaDriver(module, env, telegram)
     calls: list[list[Call]] = []
-    instance = LambdaProcess(env, quiet=True)
     try:
         for index, update in enumerate(updates):
             if index == kill_after:
-                instance.kill()
-                instance = LambdaProcess(env, quiet=True)
-            before = len(telegram.calls)
-            response = instance.invoke(lambda_event(update, secret=SECRET))
-            assert response["statusCode"] == 200, response
-            made = telegram.calls[before:]
-            reply = response_json(response)
-            if isinstance(reply, dict) and "method" in reply:
-                made.append(ApiCall(TOKEN, reply.pop("method"), reply))
-            calls.append(normalise(made))
+                driver.restart()
+            calls.append(normalise(driver.send(update)))
     finally:
-        instance.close()
+        driver.close()
     return calls
 
 
 def as_polling(
-    module: str, updates: list[dict[str, Any]], telegram: FakeTelegram
+    module: str, updates: list[dict[str, Any]], telegram: FakeTelegram, *, together: bool = False
 ) -> list[list[Call]]:
-    """Each update's calls when aiogram itself runs the bot, as ``start_polling`` would."""
-    app = import_handler(module).app
-    dispatcher = app.blueprint.root  # the bot's configured Dispatcher; MemoryStorage
+    """Each update's calls when aiogram itself runs the bot, as ``start_polling`` would.
+
+    ``together``: the updates came in one ``getUpdates`` batch; their calls are one list.
+    """
     telegram.clear()
-
-    async def run() -> list[list[Call]]:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.url))
-        bot = Bot(TOKEN, session=session, default=app.default)
-        try:
-            workflow = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
-            await dispatcher.emit_startup(bot=bot, **workflow)
-            calls: list[list[Call]] = []
-            for raw in updates:
-                before = len(telegram.calls)
-                update = Update.model_validate(raw, context={"bot": bot})
-                await dispatcher._process_update(bot=bot, update=update, bots=[bot])
-                calls.append(normalise(telegram.calls[before:]))
-            return calls
-        finally:
-            await session.close()
-
-    return ensure_event_loop().run_until_complete(run())
+    driver = PollingDriver(module, telegram)
+    try:
+        if together:
+            return [normalise(driver.send(*updates))]
+        return [normalise(driver.send(update)) for update in updates]
+    finally:
+        driver.close()
 
 
 def normalise(calls: list[ApiCall]) -> list[Call]:

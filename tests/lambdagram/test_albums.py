@@ -1,0 +1,170 @@
+"""Albums: one handler call for a whole media group, although each part is its own webhook.
+
+Telegram sends a chat's next update only after the previous one was answered, so the parts
+here are sent one after another, each after the previous answer, to Lambda instances in
+OS processes of their own; the asynchronous invocation that closes the album runs on
+another one, through a loopback stand-in for Lambda's Invoke API.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from lambdagram.local.events import lambda_event, message_update, photo_update, response_json
+from lambdagram.local.fake_lambda import FakeLambda
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import LambdaProcess
+
+from tests.conftest import SECRET
+from tests.support.ported import as_polling, normalise
+
+pytestmark = pytest.mark.slow
+
+ALBUM_BOT = "tests.support.bots.album:app"
+
+
+@pytest.fixture
+def album_env(bot_env: dict[str, str]) -> dict[str, str]:
+    return {**bot_env, "LAMBDAGRAM_APP": ALBUM_BOT, "ALBUM_WAIT": "1"}
+
+
+class Fleet:
+    """Webhook instances and one more for asynchronous invocations, behind a fake Lambda."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._lock = threading.Lock()
+        self.lambda_api = FakeLambda(self._run_async).start()
+        self.env = {
+            **env,
+            "AWS_LAMBDA_FUNCTION_NAME": "lambdagram-test-webhook",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api.url,
+        }
+        self.webhook = [LambdaProcess(self.env, quiet=True) for _ in range(2)]
+        self.background = LambdaProcess(self.env, quiet=True)
+        for process in [*self.webhook, self.background]:  # warm, as Telegram's parts find them
+            process.invoke(lambda_event(message_update("/albums", chat_id=9), secret=SECRET))
+
+    def _run_async(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            return self.background.invoke(event)
+
+    def send(self, update: dict[str, Any], instance: int = 0) -> tuple[int, Any, float]:
+        started = time.monotonic()
+        response = self.webhook[instance].invoke(lambda_event(update, secret=SECRET))
+        return response["statusCode"], response_json(response), time.monotonic() - started
+
+    def close(self) -> None:
+        for process in [*self.webhook, self.background]:
+            process.close()
+        self.lambda_api.close()
+
+
+@pytest.fixture
+def fleet(
+    album_env: dict[str, str], redis_client: redis.Redis, telegram: FakeTelegram
+) -> Iterator[Fleet]:
+    fleet = Fleet(album_env)
+    telegram.clear()
+    yield fleet
+    fleet.close()
+
+
+def album(group: str, *captions: str) -> list[dict[str, Any]]:
+    return [photo_update(media_group_id=group, caption=c) for c in captions]
+
+
+def test_an_album_sent_part_by_part_gets_one_answer_with_every_photo(
+    fleet: Fleet, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given three parts, each delivered after the previous one was answered, to two instances
+    answers = [
+        fleet.send(part, instance=n % 2) for n, part in enumerate(album("g1", "a", "b", "c"))
+    ]
+
+    # Then each part is answered at once, without waiting for the others
+    assert [(status, body) for status, body, _ in answers] == [
+        (200, {"ok": True, "album_part": True})
+    ] * 3
+    assert all(seconds < 2 for *_, seconds in answers)
+    assert telegram.calls == []
+
+    # And one asynchronous invocation answers the whole album once
+    fleet.lambda_api.wait()
+    assert len(fleet.lambda_api.events) == 1
+    [summary] = telegram.calls_to("sendMessage")
+    assert summary.params["text"] == "Album 1: 3 photos (a, b, c)"
+    [group] = telegram.calls_to("sendMediaGroup")
+    assert str(group.params["media"]).count("AgACphoto") == 3
+    assert redis_client.keys("lg:*}:album:*") == []  # the album is gone with the commit
+
+    # And the dialog state the handler wrote is there for the next update
+    fleet.send(message_update("/albums"))
+    assert telegram.calls_to("sendMessage")[-1].params["text"] == "1 album(s) so far"
+
+
+def test_a_redelivered_part_is_a_duplicate_and_schedules_nothing_more(
+    fleet: Fleet, telegram: FakeTelegram
+) -> None:
+    first, second = album("g2", "x", "y")
+
+    fleet.send(first)
+    status, body, _ = fleet.send(first)  # Telegram did not see our answer and retries
+    fleet.send(second)
+    fleet.lambda_api.wait()
+
+    assert (status, body) == (200, {"ok": True, "duplicate": True})
+    assert len(fleet.lambda_api.events) == 1
+    [summary] = telegram.calls_to("sendMessage")
+    assert summary.params["text"] == "Album 1: 2 photos (x, y)"
+
+
+def test_photos_outside_albums_and_other_updates_go_straight_to_their_handlers(
+    fleet: Fleet, telegram: FakeTelegram
+) -> None:
+    status, _, _ = fleet.send(photo_update(caption="alone"))
+
+    assert status == 200
+    [reply] = telegram.calls_to("sendMessage")
+    assert reply.params["text"] == "One photo."
+    assert fleet.lambda_api.events == []
+
+
+def test_without_lambda_to_defer_to_the_first_part_closes_the_album_itself(
+    album_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Local tools have no Invoke API: each part waits ALBUM_WAIT for the next, which
+    # Telegram would only send after the answer, so every part is its own album.
+    process = LambdaProcess(album_env, quiet=True)
+    try:
+        answers = [process.invoke(lambda_event(p, secret=SECRET)) for p in album("g3", "p", "q")]
+    finally:
+        process.close()
+
+    assert [a["statusCode"] for a in answers] == [200, 200]
+    texts = [c.params["text"] for c in telegram.calls_to("sendMessage")]
+    assert texts == ["Album 1: 1 photos (p)", "Album 2: 1 photos (q)"]
+    assert redis_client.keys("lg:*}:album:*") == []
+
+
+def test_the_album_bot_sends_what_it_sends_under_polling(
+    fleet: Fleet, telegram: FakeTelegram
+) -> None:
+    parts = album("g4", "one", "two", "three")
+    [polled] = as_polling(ALBUM_BOT.partition(":")[0], parts, telegram, together=True)
+    telegram.clear()
+
+    for part in parts:
+        fleet.send(part)
+    fleet.lambda_api.wait()
+
+    assert normalise(telegram.calls) == polled
+    assert [method for method, _ in polled] == ["sendMessage", "sendMediaGroup"]
