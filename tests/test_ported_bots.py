@@ -135,7 +135,10 @@ def masked(calls: list[ApiCall]) -> list[Any]:
     with callback queries of its own.
     """
     text = json.dumps(normalise(calls))
-    return json.loads(re.sub(r'"(callback_data|callback_query_id)": "[^"]*"', r'"\1": "*"', text))
+    unmasked: list[Any] = json.loads(
+        re.sub(r'"(callback_data|callback_query_id)": "[^"]*"', r'"\1": "*"', text)
+    )
+    return unmasked
 
 
 def test_an_aiogram_dialog_bot_answers_on_lambdagram_exactly_as_under_polling(
