@@ -135,10 +135,10 @@ def masked(calls: list[ApiCall]) -> list[Any]:
     with callback queries of its own.
     """
     text = json.dumps(normalise(calls))
-    unmasked: list[Any] = json.loads(
+    without_ids: list[Any] = json.loads(
         re.sub(r'"(callback_data|callback_query_id)": "[^"]*"', r'"\1": "*"', text)
     )
-    return unmasked
+    return without_ids
 
 
 def test_an_aiogram_dialog_bot_answers_on_lambdagram_exactly_as_under_polling(
