@@ -19,9 +19,10 @@ from lambdagram.asgi import Receive, Scope, Send, header, read_body, send_json
 from lambdagram.blueprint import Blueprint
 from lambdagram.errors import InternalError, MethodNotAllowed, NotFound, Unauthorized, WebhookError
 from lambdagram.observability import Metric, count, logger
+from lambdagram.parsing import parse_body
 from lambdagram.runtime import Runtime
 from lambdagram.settings import Settings
-from lambdagram.updates import close_album, parse_body, process_update
+from lambdagram.updates import close_album, process_update
 
 MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is not Telegram
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"

@@ -8,9 +8,10 @@ from typing import TextIO
 
 from lambdagram import deadletter
 from lambdagram.function import Lambdagram
+from lambdagram.parsing import Unprocessable, to_update
 from lambdagram.runtime import Runtime, ensure_event_loop
 from lambdagram.settings import Settings
-from lambdagram.updates import Unprocessable, process_update, to_update
+from lambdagram.updates import process_update
 
 
 def run(action: str, out: TextIO, app: Lambdagram) -> int:

@@ -7,7 +7,6 @@ run the handlers on a fresh Dispatcher with buffered FSM writes -> commit atomic
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +22,6 @@ from aiogram.exceptions import (
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message, Update
-from aiogram.types.update import UpdateTypeLookupError
-from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -32,7 +29,6 @@ from lambdagram import albums, deadletter, deferred
 from lambdagram.blueprint import discard
 from lambdagram.delivery import DONE_TTL, PREFIX, ChatBusy, Claim, Duplicate, InFlight, chat_slot
 from lambdagram.errors import (
-    BadUpdate,
     BotApiUnavailable,
     BotStartupFailed,
     ChatLocked,
@@ -41,49 +37,11 @@ from lambdagram.errors import (
 )
 from lambdagram.fsm import BufferedStorage, Write
 from lambdagram.observability import Metric, count, logger, metrics, milliseconds
+from lambdagram.parsing import Unprocessable, to_update
 from lambdagram.reply import webhook_reply
 from lambdagram.runtime import Runtime
 from lambdagram.storage import create_storage
 from lambdagram.tracing import span
-
-
-def parse_body(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object with an integer ``update_id``, or `BadUpdate`."""
-    try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadUpdate(f"body is not valid JSON: {error}") from None
-    if not isinstance(raw, dict):
-        raise BadUpdate(f"body is JSON {type(raw).__name__}, not an object (a Telegram Update)")
-    update_id = raw.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
-        raise BadUpdate("body has no integer update_id: it is not a Telegram Update")
-    return raw
-
-
-class Unprocessable(ValueError):
-    """Telegram sent it, but the installed aiogram cannot process it (say why)."""
-
-
-def to_update(raw: dict[str, Any], bot: Bot) -> Update:
-    """The raw update as aiogram's `Update` bound to ``bot``, or `Unprocessable`."""
-    try:
-        update = Update.model_validate(raw, context={"bot": bot})
-    except ValidationError as error:
-        raise Unprocessable(validation_summary(error)) from None
-    try:
-        update.event_type  # noqa: B018 - raises for kinds this aiogram does not know
-    except UpdateTypeLookupError:
-        kinds = ", ".join(sorted(set(raw) - {"update_id"})) or "none"
-        raise Unprocessable(f"unknown update type ({kinds}): upgrade aiogram") from None
-    return update
-
-
-def validation_summary(error: ValidationError) -> str:
-    """The first few problems pydantic found, on one line."""
-    problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:3]]
-    more = error.error_count() - len(problems)
-    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
 
 async def process_update(
