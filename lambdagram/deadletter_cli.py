@@ -8,6 +8,7 @@ from typing import TextIO
 
 from lambdagram import deadletter
 from lambdagram.function import Lambdagram
+from lambdagram.observability import metrics
 from lambdagram.parsing import Unprocessable, to_update
 from lambdagram.runtime import Runtime, ensure_event_loop
 from lambdagram.settings import Settings
@@ -27,6 +28,7 @@ async def _run(settings: Settings, action: str, out: TextIO, app: Lambdagram) ->
             return await _list(runtime, out)
         return await _replay(runtime, out)
     finally:
+        metrics.clear_metrics()  # a replay is no invocation: nothing to report to CloudWatch
         await runtime.close()
 
 

@@ -93,10 +93,9 @@ def test_any_text_as_an_age_keeps_the_dialog_consistent(
     assert reply.status == 200
     state = redis_client.get("fsm:{123456789:43}:43:state")
     data = json.loads(redis_client.get("fsm:{123456789:43}:43:data") or "{}")
-    if state == "Form:about":
-        assert 1 <= data["age"] <= 120
+    if state == "Form:about":  # the test bot takes 1-3 digits as an age
         assert int(text.strip()) == data["age"]
     elif state == "Form:age":
         assert data == {"name": "Ada"}
-    else:  # the commands that leave the form
-        assert text.split()[0] in {"/start", "/cancel"} or text.casefold() == "cancel"
+    else:  # /start begins the form again
+        assert text.split()[0] == "/start"
