@@ -13,16 +13,34 @@ import os
 import secrets
 import sys
 import tempfile
+from typing import Any
 
 from lambdagram.cli import load_app
-from lambdagram.local.events import LambdaContext, lambda_event, message_update, response_json
+from lambdagram.local.events import (
+    LambdaContext,
+    callback_update,
+    lambda_event,
+    message_update,
+    response_json,
+)
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.redis_server import RedisServer
-from lambdagram.local.transcript import bot_lines
+from lambdagram.local.transcript import Button, bot_lines
 from lambdagram.runtime import ensure_event_loop
 
 TOKEN = "123456789:LOCAL-chat-not-a-real-token-012345"
 CHAT_ID = 777
+
+
+def _update(text: str, buttons: list[Button]) -> dict[str, Any] | None:
+    """What typing ``text`` sends: a message, or ``#N`` a press of button N (None: no such)."""
+    if not (text.startswith("#") and text[1:].isdigit()):
+        return message_update(text, chat_id=CHAT_ID)
+    number = int(text[1:])
+    if not 1 <= number <= len(buttons):
+        return None
+    button = buttons[number - 1]
+    return callback_update(button.data, message_id=button.message_id, chat_id=CHAT_ID)
 
 
 def run() -> int:
@@ -49,8 +67,9 @@ def run() -> int:
 
         print(
             f"Chatting with the bot (Redis: {redis_url}; the function's logs: {logs.name}).\n"
-            "Send /start to begin; /quit or Ctrl-D to leave."
+            "Send /start to begin; press a button with #1, #2, ...; /quit or Ctrl-D to leave."
         )
+        buttons: list[Button] = []
         while True:
             try:
                 text = input("you > ").strip()
@@ -61,15 +80,21 @@ def run() -> int:
                 break
             if not text:
                 continue
-            telegram.clear()
-            event = lambda_event(message_update(text, chat_id=CHAT_ID), secret=secret)
+            update = _update(text, buttons)
+            if update is None:
+                print(f"  (no button {text}: the buttons shown are #1-#{len(buttons)})")
+                continue
+            before = len(telegram.calls)
+            event = lambda_event(update, secret=secret)
             with contextlib.redirect_stdout(logs):  # EMF metrics are printed per invocation
                 response = app.lambda_handler(event, LambdaContext())
             if response["statusCode"] != 200:
                 print(
                     f"  !! HTTP {response['statusCode']}: {response.get('body')}", file=sys.stderr
                 )
-            for line in bot_lines(telegram.calls, response_json(response)):
+            shown: list[Button] = []
+            for line in bot_lines(telegram.calls[before:], response_json(response), shown):
                 print(line)
+            buttons = shown or buttons
         ensure_event_loop().run_until_complete(app.close())
     return 0

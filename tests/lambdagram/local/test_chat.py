@@ -1,0 +1,43 @@
+"""``python -m lambdagram chat`` shows inline keyboards and lets the user press them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from lambdagram.local.lambda_process import ROOT
+
+
+def chat(app: str, stdin: str) -> str:
+    environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdagram", "chat"],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**environ, "LAMBDAGRAM_APP": app},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_buttons_are_numbered_and_pressed_with_a_hash_and_their_number() -> None:
+    out = chat("tests.support.bots.keyboards:app", "/counter\n#2\n#1\n#7\n#3\n")
+
+    assert "[#1 +1] [#2 +10]" in out
+    assert "bot (edited) < Total: 10" in out
+    assert "bot (edited) < Total: 11" in out
+    assert "no button #7: the buttons shown are #1-#3" in out
+    assert "bot ! Saved 11" in out  # the callback query's answer (an alert)
+
+
+def test_an_aiogram_dialog_can_be_clicked_through() -> None:
+    out = chat("tests.support.bots.dialog:app", "/start\nAda\n#3\n#2\n")
+
+    assert "Hi Ada! Which size?" in out
+    assert "Ada, size L. Confirm?" in out
+    assert "Ordered a L for Ada." in out
