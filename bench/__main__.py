@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import queue
+import shutil
 import statistics
 import subprocess
 import sys
@@ -315,9 +316,13 @@ def main(argv: list[str] | None = None) -> int:
         packaged = None
         if packaged_zip.exists():
             task = ROOT / "dist" / "bench-task"
-            if not task.exists():
+            stamp = task / ".from-zip"
+            built = str(packaged_zip.stat().st_mtime_ns)
+            if not stamp.exists() or stamp.read_text() != built:  # the zip was rebuilt
+                shutil.rmtree(task, ignore_errors=True)
                 with zipfile.ZipFile(packaged_zip) as archive:
                     archive.extractall(task)
+                stamp.write_text(built)
             packaged = cold_start(env, args.runs, task)
         warmup = dialogs(10, 700_000)
         updates = dialogs(args.chats, 100_000)

@@ -7,6 +7,7 @@ from aiogram.methods import SendMessage
 from aiogram.types import Message, ReplyKeyboardRemove
 
 router = Router(name="common")
+router.message.filter(F.from_user)  # /cancel needs a user's dialog; channel posts have none
 
 HELP_TEXT = (
     "I run a short questionnaire and remember where you are, even across restarts.\n\n"

@@ -13,6 +13,7 @@ from aiogram.types import Message
 from bot.states import Form
 
 router = Router(name="questionnaire")
+router.message.filter(F.from_user)  # a dialog needs a user: not for posts sent as a channel
 
 NAME_MAX = 64
 ABOUT_MAX = 1000

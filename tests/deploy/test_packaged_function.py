@@ -2,12 +2,15 @@
 
 The zip is unpacked into a task directory and started with only that directory and the
 runtime interface client on the path (no project source, no virtualenv), so a module left
-out of the package or a wrong handler path fails here instead of after a deploy.
+out of the package or a wrong handler path fails here instead of after a deploy. The dialog
+runs the engine's test bot, copied into the task root beside whatever bot the zip carries;
+the zip's own ``handler.handler`` is checked to answer whatever bot ``bot/`` holds.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,6 +22,7 @@ import pytest
 
 from lambdagram.local.events import lambda_event, message_update, response_json
 from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import ROOT
 
 from tests.conftest import SECRET
 from tests.deploy.conftest import DIST
@@ -27,11 +31,15 @@ from tests.support.runtime_api import RuntimeAPI
 pytestmark = pytest.mark.slow
 
 
+TEST_BOT = "lambdagram_ci_form"  # tests/support/bots/form.py, as a top-level module
+
+
 @pytest.fixture(scope="module")
 def task_root(native_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("var-task")
     with zipfile.ZipFile(native_package / "lambdagram.zip") as archive:
         archive.extractall(root)
+    shutil.copy(ROOT / "tests" / "support" / "bots" / "form.py", root / f"{TEST_BOT}.py")
     return root
 
 
@@ -45,6 +53,21 @@ def runtime_api() -> Iterator[RuntimeAPI]:
 @pytest.fixture
 def function(
     task_root: Path, runtime_api: RuntimeAPI, bot_env: dict[str, str], redis_client: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The packaged engine running the engine's test bot."""
+    yield from run_function(f"{TEST_BOT}.handler", task_root, runtime_api, bot_env)
+
+
+@pytest.fixture
+def packaged_handler(
+    task_root: Path, runtime_api: RuntimeAPI, bot_env: dict[str, str], redis_client: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The zip's own entry point, ``handler.handler``, with the bot the zip carries."""
+    yield from run_function("handler.handler", task_root, runtime_api, bot_env)
+
+
+def run_function(
+    handler: str, task_root: Path, runtime_api: RuntimeAPI, bot_env: dict[str, str]
 ) -> Iterator[subprocess.Popen[bytes]]:
     ric = DIST / "ric"
     if not (ric / "awslambdaric").is_dir():
@@ -60,13 +83,13 @@ def function(
         "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/lambdagram-ci-webhook",
         "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/26/[$LATEST]ci",
         "AWS_REGION": "eu-west-1",
-        "_HANDLER": "handler.handler",
+        "_HANDLER": handler,
         **bot_env,
     }
     # the base interpreter with -S: nothing but the stdlib, the task root and the client
     python = getattr(sys, "_base_executable", sys.executable)
     process = subprocess.Popen(
-        [python, "-S", "-m", "awslambdaric", "handler.handler"],
+        [python, "-S", "-m", "awslambdaric", handler],
         cwd=task_root,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -104,3 +127,13 @@ def test_the_packaged_function_refuses_a_wrong_secret(
 
     assert kind == "response"
     assert response["statusCode"] == 401
+
+
+def test_the_zips_own_entry_point_answers_an_update_with_the_bot_it_carries(
+    packaged_handler: subprocess.Popen[bytes], runtime_api: RuntimeAPI
+) -> None:
+    kind, response = runtime_api.invoke(lambda_event(message_update("/start"), secret=SECRET))
+
+    assert kind == "response", response
+    assert response["statusCode"] == 200
+    assert packaged_handler.poll() is None

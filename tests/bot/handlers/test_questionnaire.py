@@ -6,6 +6,8 @@ import json
 
 import redis
 
+from lambdagram.local.events import message_update
+
 from tests.support.webhook import WebhookClient
 
 STATE_KEY = "fsm:{123456789:1001}:1001:state"
@@ -145,3 +147,18 @@ def test_users_in_different_chats_have_separate_dialogs(client: WebhookClient) -
     assert "Age: 11" in first
     assert "Name: Two" in second
     assert "Age: 22" in second
+
+
+def test_a_command_sent_as_a_channel_or_anonymous_admin_is_not_an_error(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    # Given /start in a group, sent on behalf of the group's channel: no "from", a sender_chat
+    update = message_update("/start", chat_id=-100777)
+    del update["message"]["from"]
+    update["message"]["sender_chat"] = {"id": -100777, "title": "Group", "type": "supergroup"}
+
+    reply = client.post(update)
+
+    assert reply.status == 200
+    assert reply.body == {}  # nobody's dialog to start; not {"handled": false}
+    assert redis_client.keys("fsm:*") == []
