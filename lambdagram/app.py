@@ -15,12 +15,14 @@ from typing import Any
 
 from aiogram.client.default import DefaultBotProperties
 
+from lambdagram import budget
 from lambdagram.asgi import Receive, Scope, Send, header, read_body, send_json
 from lambdagram.blueprint import Blueprint
 from lambdagram.errors import InternalError, MethodNotAllowed, NotFound, Unauthorized, WebhookError
 from lambdagram.observability import Metric, count, logger
 from lambdagram.parsing import parse_body
-from lambdagram.runtime import Runtime
+from lambdagram.redaction import redact
+from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.settings import Settings
 from lambdagram.updates import close_album, process_update
 
@@ -65,14 +67,15 @@ class WebhookApp:
     async def _refuse(send: Send, error: WebhookError) -> None:
         """Answer with ``error``'s status and a JSON body, and log it."""
         log = logger.error if error.status >= 500 else logger.warning
+        description = redact(error.message)  # error texts can quote URLs with the token
         log(
             "webhook request refused",
-            extra={"status": int(error.status), "error": error.code, "reason": error.message},
+            extra={"status": int(error.status), "error": error.code, "reason": description},
         )
         await send_json(
             send,
             int(error.status),
-            {"ok": False, "error": error.code, "description": error.message},
+            {"ok": False, "error": error.code, "description": description},
         )
 
     async def handle(self, scope: Scope, receive: Receive) -> dict[str, Any]:
@@ -133,13 +136,10 @@ class WebhookApp:
         return body
 
     def _lock_wait(self, context: Any) -> float:
-        """How long this update may wait for its chat: ``LOCK_WAIT``, but never so long
-        that the function would time out before answering (keeps 3 s for the rest)."""
-        wait = self.settings.lock_wait
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        if remaining is not None:
-            wait = min(wait, max(0.0, remaining() / 1000 - 3.0))
-        return wait
+        """How long this update may wait for its chat: ``LOCK_WAIT``, but never so long that
+        a Bot API call after it would run past the function's timeout (`lambdagram.budget`)."""
+        budget.start(context)
+        return budget.lock_wait(self.settings.lock_wait, after=BOT_API_TIMEOUT + 1.0)
 
     def runtime(self) -> Runtime:
         """The process's clients, made on first use and remade if the event loop changed."""

@@ -44,7 +44,10 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 async def send_json(send: Send, status: int, body: dict[str, Any]) -> None:
     """Send ``body`` as a complete JSON response."""
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:  # a lone surrogate (from an escaped "\ud800"): ASCII escapes
+        payload = json.dumps(body, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",

@@ -15,6 +15,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from lambdagram.redaction import redact
+
 MAX_ENTRIES = 1000
 TTL = 14 * 24 * 3600  # long enough to notice, upgrade and replay
 
@@ -40,7 +42,7 @@ def deadletter_key(bot_id: int) -> str:
 
 async def push(redis: Redis, bot_id: int, update: dict[str, Any], error: str) -> None:
     """Keep ``update`` (newest first), dropping the oldest past `MAX_ENTRIES`."""
-    entry = json.dumps({"received_at": time.time(), "error": error, "update": update})
+    entry = json.dumps({"received_at": time.time(), "error": redact(error), "update": update})
     key = deadletter_key(bot_id)
     async with redis.pipeline(transaction=True) as pipe:
         pipe.lpush(key, entry)

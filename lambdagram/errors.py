@@ -81,3 +81,10 @@ class InternalError(WebhookError):
 
     status = HTTPStatus.INTERNAL_SERVER_ERROR
     code = "internal_error"
+
+
+class OutOfTime(WebhookError):
+    """The handlers were still running at the function's deadline; nothing was kept."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "out_of_time"

@@ -19,8 +19,11 @@ the answer is JSON: a configuration problem or an exception that escaped the eng
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,7 +32,7 @@ from aiogram.client.default import DefaultBotProperties
 from mangum import Mangum
 
 from lambdagram import snapstart
-from lambdagram.app import WebhookApp
+from lambdagram.app import SECRET_HEADER, WebhookApp
 from lambdagram.blueprint import Blueprint, Configure
 from lambdagram.deferred import INTERNAL_KEY
 from lambdagram.observability import Metric, count, instrument, logger, metrics
@@ -74,6 +77,30 @@ class Lambdagram:
             return _json_response(500, "misconfigured", "see the function's log")
         return handler(event, context)
 
+    def _undecodable(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The answer to a body mangum cannot decode (bad base64), secret checked first."""
+        body = event.get("body")
+        if not event.get("isBase64Encoded") or not isinstance(body, str):
+            return None
+        try:
+            base64.b64decode(body, validate=True)
+        except binascii.Error:
+            pass
+        else:
+            return None
+        count(Metric.REFUSED)
+        headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
+        given = str(headers.get(SECRET_HEADER.decode(), "")).encode()
+        if not secrets.compare_digest(given, self.webhook().settings.webhook_secret.encode()):
+            error: tuple[int, str, str] = (401, "wrong_secret", "missing or wrong secret token")
+        else:
+            error = (400, "bad_update", "body is marked base64 but is not valid base64")
+        logger.warning(
+            "webhook request refused",
+            extra={"status": error[0], "error": error[1], "reason": error[2]},
+        )
+        return _json_response(*error)
+
     def webhook(self) -> WebhookApp:
         """The ASGI app (settings read now if not yet)."""
         if self._webhook is None:
@@ -86,7 +113,8 @@ class Lambdagram:
         settings = Settings.from_environ(resolve_parameters(environ))
         ensure_event_loop()  # one loop for the life of the process; mangum runs every call on it
         self._webhook = WebhookApp(settings, self.blueprint, self.default)
-        self._handler = instrument(_guarded(Mangum(self._webhook, lifespan="off")))
+        mangum = Mangum(self._webhook, lifespan="off")
+        self._handler = instrument(_guarded(mangum, self._undecodable))
         self._internal = instrument(self._run_internal)
         return self._handler
 
@@ -109,12 +137,15 @@ class Lambdagram:
         return None if self._webhook is None else self._webhook.runtime_if_made()
 
 
-def _guarded(handler: LambdaHandler) -> LambdaHandler:
-    """``handler``, answering JSON 500 for anything that escapes it (mangum included)."""
+def _guarded(
+    handler: LambdaHandler, precheck: Callable[[dict[str, Any]], dict[str, Any] | None]
+) -> LambdaHandler:
+    """``handler`` after ``precheck`` (an answer, or None to go on), answering JSON 500 for
+    anything that escapes it (mangum included)."""
 
     def guarded(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
-            return handler(event, context)
+            return precheck(event) or handler(event, context)
         except Exception as error:
             logger.exception("unexpected error at the Lambda edge", extra={"alert": "internal"})
             count(Metric.INTERNAL_ERRORS)

@@ -16,10 +16,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from lambdagram.redaction import RedactingFormatter, guard_library_loggers
+
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "lambdagram")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "lambdagram")
 
-logger = Logger(service=SERVICE)
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
+guard_library_loggers()
 # Our lines go to our own handler only: a bot calling `logging.basicConfig()` after this
 # (common at the top of bot files) must not print each of them a second time.
 logging.getLogger(logger.name).propagate = False
@@ -43,6 +46,7 @@ class Metric(StrEnum):
     REFUSED = "RequestsRefused"
     STARTUP_ERRORS = "StartupErrors"
     ALBUM_PARTS = "AlbumParts"
+    HANDLER_TIMEOUTS = "HandlerTimeouts"
     INTERNAL_ERRORS = "InternalErrors"
 
 

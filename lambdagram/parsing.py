@@ -17,13 +17,17 @@ def parse_body(body: bytes) -> dict[str, Any]:
     """The body as a JSON object with an integer ``update_id``, or `BadUpdate`."""
     try:
         raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadUpdate(f"body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise BadUpdate("body is JSON nested too deeply to be a Telegram Update") from None
+    except ValueError as error:  # not UTF-8, not JSON, or an integer of thousands of digits
+        raise BadUpdate(f"body is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(raw, dict):
         raise BadUpdate(f"body is JSON {type(raw).__name__}, not an object (a Telegram Update)")
     update_id = raw.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise BadUpdate("body has no integer update_id: it is not a Telegram Update")
+    if not 0 <= update_id < 2**63:
+        raise BadUpdate("update_id is out of range: it is not a Telegram Update")
     return raw
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
+
+from lambdagram.redaction import install_for
 
 TELEGRAM_API_DEFAULT = "https://api.telegram.org"
 FSM_TTL_DEFAULT = 7 * 24 * 3600  # abandoned dialogs expire after a week
@@ -58,6 +60,11 @@ class Settings:
         ``need_redis=False`` is for tools that only talk to the Bot API (``bot webhook``).
         """
         problems: list[str] = []
+        install_for(
+            environ.get("BOT_TOKEN", "").strip(),
+            environ.get("WEBHOOK_SECRET", "").strip(),
+            environ.get("REDIS_URL", "").strip(),
+        )  # blanked out of every log line and answer from now on
         reader = _Reader(environ, problems)
         if not need_redis and not environ.get("REDIS_URL", "").strip():
             environ = {**environ, "REDIS_URL": "redis://unused"}
@@ -84,7 +91,8 @@ class Settings:
             redis_timeout=reader.seconds("REDIS_TIMEOUT", 2.0),
             redis_cluster=reader.flag("REDIS_CLUSTER"),
             lock_wait=reader.seconds("LOCK_WAIT", 10.0),
-            lock_ttl=reader.seconds("LOCK_TTL", 8.0),
+            # renewed every third of it: under a second leaves no time for a renewal round trip
+            lock_ttl=reader.seconds("LOCK_TTL", 8.0, minimum=1.0),
             album_wait=reader.seconds("ALBUM_WAIT", 1.5),
         )
         if problems:
@@ -144,7 +152,7 @@ class _Reader:
             return None
         return int(value) or None
 
-    def seconds(self, name: str, default: float) -> float:
+    def seconds(self, name: str, default: float, minimum: float = 0.0) -> float:
         value = self._get(name)
         if value is None:
             return default
@@ -152,8 +160,11 @@ class _Reader:
             seconds = float(value)
         except ValueError:
             seconds = -1.0
-        if not 0 < seconds <= 60:
-            self.problems.append(f"{name}={value!r} must be a number of seconds above 0, up to 60")
+        if seconds <= 0 or not minimum <= seconds <= 60:
+            lowest = f"at least {minimum:g}" if minimum else "above 0"
+            self.problems.append(
+                f"{name}={value!r} must be a number of seconds {lowest}, up to 60"
+            )
             return default
         return seconds
 
@@ -171,9 +182,15 @@ class _Reader:
 
 
 def _redact_url(url: str) -> str:
-    """Hide the password of a URL so it can be logged."""
+    """Hide the passwords of a URL (user info and ``?password=``) so it can be logged."""
     parts = urlsplit(url)
     if parts.password:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return parts._replace(netloc=netloc).geturl()
-    return url
+        parts = parts._replace(netloc=netloc)
+    if "password=" in parts.query:
+        query = "&".join(
+            f"{name}=***" if name == "password" else f"{name}={value}"
+            for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        )
+        parts = parts._replace(query=query)
+    return parts.geturl()

@@ -7,6 +7,8 @@ run the handlers on a fresh Dispatcher with buffered FSM writes -> commit atomic
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramAPIError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -25,13 +28,14 @@ from aiogram.types import Message, Update
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from lambdagram import albums, deadletter, deferred
+from lambdagram import albums, budget, deadletter, deferred
 from lambdagram.blueprint import discard
 from lambdagram.delivery import DONE_TTL, PREFIX, ChatBusy, Claim, Duplicate, InFlight, chat_slot
 from lambdagram.errors import (
     BotApiUnavailable,
     BotStartupFailed,
     ChatLocked,
+    OutOfTime,
     StorageUnavailable,
     UpdateInFlight,
 )
@@ -39,9 +43,18 @@ from lambdagram.fsm import BufferedStorage, Write
 from lambdagram.observability import Metric, count, logger, metrics, milliseconds
 from lambdagram.parsing import Unprocessable, to_update
 from lambdagram.reply import webhook_reply
-from lambdagram.runtime import Runtime
+from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.storage import create_storage
 from lambdagram.tracing import span
+
+RETRYABLE_BOT_API_ERRORS = (
+    TelegramNetworkError,  # no answer: network errors, timeouts, redirect loops
+    TelegramServerError,  # a 5xx with a Telegram error body
+    TelegramRetryAfter,  # flood control
+    ClientDecodeError,  # an answer that is not the Bot API's (a proxy's HTML 502, say)
+)
+"""Telegram did not definitively refuse: a retry later can succeed, so the update is given
+back (503) instead of being marked done. Any other Telegram error is a refusal (4xx)."""
 
 
 async def process_update(
@@ -129,21 +142,29 @@ async def _process(
     if key is not None:
         storage.preload(key, claim.state, claim.data)
 
+    left = budget.left()
+    bot.session.timeout = BOT_API_TIMEOUT if left is None else max(1.0, min(BOT_API_TIMEOUT, left))
     try:
-        async with claim.renewing(), span("handlers"):
+        async with claim.renewing(), span("handlers"), asyncio.timeout(left):
             extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
             result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
     except RedisError as error:
         await claim.abandon()
         raise _unavailable(error) from None
-    except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as error:
+    except TimeoutError:  # the budget's deadline: answer before Lambda stops the function
+        await claim.abandon()
+        count(Metric.HANDLER_TIMEOUTS)
+        raise OutOfTime(
+            "the handlers did not finish before the function's timeout; nothing was saved; "
+            "retry later"
+        ) from None
+    except RETRYABLE_BOT_API_ERRORS as error:
         # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
         # so give the update back (its FSM changes dropped) instead of losing it.
         await claim.abandon()
         count(Metric.BOT_API_ERRORS)
         raise BotApiUnavailable(
-            f"the Bot API failed during the handler ({type(error).__name__}: {error.message}); "
-            "retry later"
+            f"the Bot API failed during the handler ({type(error).__name__}: {error}); retry later"
         ) from None
     except Exception:
         logger.exception("handler failed; its FSM changes are dropped", extra={"alert": "handler"})
@@ -151,15 +172,30 @@ async def _process(
         await _commit(runtime.redis, claim, cleanup)
         return {"ok": True, "handled": False}
 
+    # The answer is made before the commit: once the update is marked done, nothing may fail.
+    reply: dict[str, Any] | None = None
+    if isinstance(result, TelegramMethod):
+        try:
+            reply = webhook_reply(bot, result) if reply_in_webhook else None
+            if reply is None:  # an upload (or no webhook to answer): sent now, at least once
+                await _send(bot, result)
+            else:
+                json.dumps(reply)
+        except RETRYABLE_BOT_API_ERRORS as error:
+            await claim.abandon()
+            count(Metric.BOT_API_ERRORS)
+            raise BotApiUnavailable(
+                f"the Bot API failed sending the reply ({type(error).__name__}: {error}); "
+                "retry later"
+            ) from None
+        except Exception:
+            logger.exception("the handler's reply cannot be sent", extra={"alert": "handler"})
+            count(Metric.HANDLER_ERRORS)
+            await _commit(runtime.redis, claim, cleanup)
+            return {"ok": True, "handled": False}
     await _commit(runtime.redis, claim, [*storage.writes(), *cleanup])
     count(Metric.UPDATES_HANDLED)
-    if not isinstance(result, TelegramMethod):
-        return {}
-    reply = webhook_reply(bot, result) if reply_in_webhook else None
-    if reply is not None:
-        return reply
-    await _send(bot, result)
-    return {}
+    return reply or {}
 
 
 async def _start_bot(runtime: Runtime) -> None:
@@ -303,11 +339,13 @@ async def _dead_letter(runtime: Runtime, raw: dict[str, Any], error: str) -> dic
 
 
 async def _send(bot: Bot, method: TelegramMethod[Any]) -> None:
-    """Send a reply that cannot ride in the webhook response (an upload)."""
+    """Send a reply that cannot ride in the webhook response (an upload); a refusal is logged."""
     try:
         await bot(method)
+    except RETRYABLE_BOT_API_ERRORS:
+        raise
     except TelegramAPIError as error:
-        logger.error("the handler's reply could not be sent", extra={"error": str(error)})
+        logger.error("Telegram refused the handler's reply", extra={"error": str(error)})
 
 
 def _unavailable(error: RedisError) -> StorageUnavailable:

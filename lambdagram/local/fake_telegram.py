@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -33,8 +34,13 @@ class ApiCall:
 
 @dataclass
 class _Failure:
-    error_code: int
-    description: str
+    """How to answer a method instead of its result: a status, a raw body, maybe late."""
+
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    location: bool = False  # redirect to the same URL, for ever
+    delay: float = 0.0
 
 
 @dataclass
@@ -76,10 +82,32 @@ class FakeTelegram(LoopbackHTTPServer):
             self.state.failures.clear()
             self.state.results = Results()  # message ids start over
 
-    def fail(self, method: str, error_code: int, description: str) -> None:
+    def fail(
+        self, method: str, error_code: int, description: str, *, retry_after: int | None = None
+    ) -> None:
         """Answer every later call of ``method`` with this Bot API error."""
+        body: dict[str, Any] = {"ok": False, "error_code": error_code, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        self._plan(method, _Failure(error_code, json.dumps(body).encode()))
+
+    def fail_raw(
+        self, method: str, status: int, body: str, content_type: str = "text/html"
+    ) -> None:
+        """Answer ``method`` with a body that is not the Bot API's (a proxy's error page)."""
+        self._plan(method, _Failure(status, body.encode(), content_type))
+
+    def redirect_loop(self, method: str) -> None:
+        """Answer ``method`` with a redirect to itself, so the client gives up."""
+        self._plan(method, _Failure(302, location=True))
+
+    def hang(self, method: str, seconds: float) -> None:
+        """Answer ``method`` only after ``seconds`` (with its normal result)."""
+        self._plan(method, _Failure(200, delay=seconds))
+
+    def _plan(self, method: str, failure: _Failure) -> None:
         with self.state.lock:
-            self.state.failures[method.lower()] = _Failure(error_code, description)
+            self.state.failures[method.lower()] = failure
 
 
 class _Handler(JSONRequestHandler):
@@ -106,18 +134,25 @@ class _Handler(JSONRequestHandler):
             return
         with self.state.lock:
             failure = self.state.failures.get(method.lower())
-        result = None if failure else self._result(token, method.lower(), params)
+        fails = failure is not None and failure.status != 200
+        result = None if fails else self._result(token, method.lower(), params)
         with self.state.lock:
             self.state.calls.append(ApiCall(token, method, params, result))
-        if failure is not None:
-            body = {
-                "ok": False,
-                "error_code": failure.error_code,
-                "description": failure.description,
-            }
-            self.reply_json(failure.error_code, body)
+        if failure is not None and failure.delay:
+            time.sleep(failure.delay)
+        if failure is not None and fails:
+            self._fail(failure)
             return
         self.reply_json(200, {"ok": True, "result": result})
+
+    def _fail(self, failure: _Failure) -> None:
+        self.send_response(failure.status)
+        if failure.location:
+            self.send_header("Location", self.path)
+        self.send_header("Content-Type", failure.content_type)
+        self.send_header("Content-Length", str(len(failure.body)))
+        self.end_headers()
+        self.wfile.write(failure.body)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

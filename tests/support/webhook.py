@@ -48,18 +48,29 @@ class WebhookClient:
     telegram: FakeTelegram
     shape: Shape = "function_url"
 
-    def post(self, body: dict[str, Any] | str | bytes, **event_args: Any) -> Reply:
+    def post(
+        self,
+        body: dict[str, Any] | str | bytes,
+        context: LambdaContext | None = None,
+        **event_args: Any,
+    ) -> Reply:
         """Invoke the handler with ``body`` POSTed to the webhook (secret included)."""
         event_args.setdefault("secret", self.secret)
         event_args.setdefault("shape", self.shape)
-        return self.invoke(lambda_event(body, **event_args))
+        return self.invoke(lambda_event(body, **event_args), context)
 
-    def invoke(self, event: dict[str, Any]) -> Reply:
-        """Invoke the handler with a ready-made event."""
+    def invoke(self, event: dict[str, Any], context: LambdaContext | None = None) -> Reply:
+        """Invoke the handler with a ready-made event (and a Lambda context with 25 s left)."""
         before = len(self.telegram.calls)
-        raw = self.handler(event, LambdaContext())
+        raw = self.handler(event, context or LambdaContext())
         return Reply(int(raw["statusCode"]), response_json(raw), self.telegram.calls[before:], raw)
 
-    def say(self, text: str | None, chat_id: int = 1001, **update_args: Any) -> Reply:
+    def say(
+        self,
+        text: str | None,
+        chat_id: int = 1001,
+        context: LambdaContext | None = None,
+        **update_args: Any,
+    ) -> Reply:
         """A user in ``chat_id`` sends ``text`` (None: a sticker)."""
-        return self.post(message_update(text, chat_id=chat_id, **update_args))
+        return self.post(message_update(text, chat_id=chat_id, **update_args), context)

@@ -1,0 +1,105 @@
+"""Secrets never leave the process: one place that knows them and blanks them out.
+
+The bot token, the webhook secret and the Redis password reach text in surprising ways: aiohttp
+puts the request URL (``/bot<token>/sendMessage``) into its error messages, redis-py the URL
+into its connection errors. `install` learns the secrets when the settings are read; every way
+out of the process goes through `redact`: each JSON log line (`RedactingFormatter`, so
+tracebacks and extra fields too), each response body's ``description``, each dead letter's
+reason. The token's numeric bot id stays visible (it is public; the part after the colon is not).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+MASK = "***"
+_MIN_LENGTH = 4  # shorter "secrets" would blank out ordinary words
+
+
+class Redactor:
+    """Replaces every known secret (and its JSON- and URL-escaped spellings) with ``***``."""
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def install(self, secrets: Iterable[str | None]) -> None:
+        """Remember ``secrets`` (longest first, so no secret is half-replaced)."""
+        spellings: set[str] = set(self._secrets)
+        for secret in secrets:
+            if not secret or len(secret) < _MIN_LENGTH:
+                continue
+            spellings.update({secret, json.dumps(secret)[1:-1], _quoted(secret)})
+        self._secrets = sorted(spellings, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+redact = Redactor()
+
+
+def install_for(bot_token: str, webhook_secret: str, redis_url: str) -> None:
+    """Learn this function's secrets (called when its settings are read)."""
+    token_secret = bot_token.partition(":")[2]  # the bot id before the colon is public
+    redact.install([bot_token, token_secret, webhook_secret, *redis_passwords(redis_url)])
+
+
+def redis_passwords(url: str) -> list[str]:
+    """Every password a Redis URL carries: in its user info or as ``?password=``."""
+    parts = urlsplit(url)
+    found = [unquote(parts.password)] if parts.password else []
+    found += [value for name, value in parse_qsl(parts.query) if name == "password" and value]
+    return found
+
+
+class RedactingFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log line, with every known secret blanked out of the whole line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class RedactingFilter(logging.Filter):
+    """For other libraries' loggers (aiogram, aiohttp, redis): their records, secrets blanked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def guard_library_loggers(names: Iterable[str] = ("aiogram", "aiohttp", "redis")) -> None:
+    """Blank secrets out of what those libraries log, wherever their lines are printed."""
+    for name in names:
+        library = logging.getLogger(name)
+        if not any(isinstance(f, RedactingFilter) for f in library.filters):
+            library.addFilter(RedactingFilter())
+
+
+def redacted(value: Any) -> Any:
+    """``value`` with secrets blanked in every string inside it (dicts and lists walked)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value
+
+
+def _quoted(secret: str) -> str:
+    from urllib.parse import quote
+
+    return quote(secret, safe="")
