@@ -5,8 +5,11 @@ atomic Lua script on the chat's cluster slot (``{<bot_id>:<chat_id>}``):
 
 claim
     If the update id was seen, say so (``done``: processed; ``processing``: another
-    invocation has it now). Otherwise take the chat's lock (``SET NX PX``), mark the id
-    ``processing`` with the same short TTL, and return the chat's FSM state and data.
+    invocation has it now). Otherwise take the chat's lock (``SET NX PX``), count the attempt,
+    mark the id ``processing`` with the same short TTL, and return the chat's FSM state and
+    data. An update claimed ``MAX_ATTEMPTS`` times without a commit is marked done and
+    reported ``poison`` instead (as SQS moves a message to its DLQ after ``maxReceiveCount``),
+    so no update can hold its chat for Telegram's 24 hours of retries.
     A held lock means "wait": the caller polls, bounded by ``LOCK_WAIT``.
 renew
     While the handler runs, the lock and the mark are extended every third of their TTL,
@@ -14,7 +17,8 @@ renew
     ``LOCK_TTL``.
 commit
     If the lock and mark are still ours: apply the buffered FSM writes, mark the id
-    ``done`` for 24 h (Telegram's retry window), release the lock. All or nothing.
+    ``done`` for 24 h (Telegram's retry window), forget the attempts, release the lock. All or
+    nothing.
 abandon
     On failure: drop our mark and lock, so Telegram's retry is processed afresh.
 """
@@ -47,9 +51,17 @@ local locking = ARGV[3] == '1'
 if locking and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {'locked', tostring(redis.call('PTTL', KEYS[2]))}
 end
+local attempt = redis.call('INCR', KEYS[3])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+if attempt > tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[1], 'done', 'EX', ARGV[5])
+  redis.call('DEL', KEYS[3])
+  if locking then redis.call('DEL', KEYS[2]) end
+  return {'poison', tostring(attempt - 1)}
+end
 redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
 if locking then
-  return {'claimed', redis.call('GET', KEYS[3]) or '', redis.call('GET', KEYS[4]) or ''}
+  return {'claimed', redis.call('GET', KEYS[4]) or '', redis.call('GET', KEYS[5]) or ''}
 end
 return {'claimed', '', ''}
 """
@@ -75,8 +87,9 @@ _COMMIT = (
     _OWNED
     + """
 if not owned() then return 0 end
+redis.call('DEL', KEYS[3])
 local arg = 4
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local value, ttl = ARGV[arg], tonumber(ARGV[arg + 1])
   arg = arg + 2
   if value == '' then redis.call('DEL', KEYS[i])
@@ -102,6 +115,14 @@ class Duplicate(Exception):
 
 class InFlight(Exception):
     """Another invocation is processing this update right now."""
+
+
+class Poisoned(Exception):
+    """The update was claimed ``attempts`` times and never committed: it is given up."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(f"claimed {attempts} times without being committed")
+        self.attempts = attempts
 
 
 class ChatBusy(Exception):
@@ -140,11 +161,13 @@ class Claim:
     update_id: int | str  # an update's id, or ``album:<media_group_id>`` for a whole album
     fsm_keys: tuple[str, str] | None  # the chat context's (state, data) keys, if any
     ttl_ms: int
+    max_attempts: int = 10
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     state: bytes | None = None
     data: bytes | None = None
     waited: float = 0.0
     lost: bool = False
+    last_tick: float = 0.0  # when the event loop last ran our renewal timer (or the claim)
 
     @property
     def dedupe_key(self) -> str:
@@ -155,14 +178,24 @@ class Claim:
         return f"{PREFIX}:{self.slot}:lock"
 
     @property
+    def attempts_key(self) -> str:
+        return f"{PREFIX}:{self.slot}:attempts:{self.update_id}"
+
+    @property
     def _locking(self) -> str:
         """'1' when the update belongs to a chat (and so takes its lock), else '0'."""
         return "0" if self.fsm_keys is None else "1"
 
     async def acquire(self, max_wait: float) -> None:
         """Claim the update, waiting up to ``max_wait`` s for the chat's lock."""
-        keys = [self.dedupe_key, self.lock_key, *(self.fsm_keys or ())]
-        args: list[str | int] = [self.token, self.ttl_ms, self._locking]
+        keys = [self.dedupe_key, self.lock_key, self.attempts_key, *(self.fsm_keys or ())]
+        args: list[str | int] = [
+            self.token,
+            self.ttl_ms,
+            self._locking,
+            self.max_attempts,
+            DONE_TTL,
+        ]
         started = time.monotonic()
         pause = 0.01
         while True:
@@ -171,7 +204,10 @@ class Claim:
             if verdict == "claimed":
                 self.state, self.data = reply[1] or None, reply[2] or None
                 self.waited = time.monotonic() - started
+                self.last_tick = time.monotonic()
                 return
+            if verdict == "poison":
+                raise Poisoned(int(reply[1]))
             if verdict == "done":
                 raise Duplicate
             if verdict == "processing":
@@ -197,6 +233,7 @@ class Claim:
 
         def due() -> None:
             nonlocal timer
+            self.last_tick = time.monotonic()
             task = loop.create_task(self._renew())
             renewals.add(task)
             task.add_done_callback(renewals.discard)
@@ -225,12 +262,16 @@ class Claim:
 
     async def commit(self, writes: Sequence[Write]) -> bool:
         """Apply ``writes``, mark the update done, release the lock; False if not ours."""
-        keys = [self.dedupe_key, self.lock_key]
+        keys = [self.dedupe_key, self.lock_key, self.attempts_key]
         args: list[str | int] = [self.token, self._locking, DONE_TTL]
         for write in writes:
             keys.append(write.key)
             args.extend([write.value or "", write.ttl or 0])
         return bool(await self.scripts.commit(keys=keys, args=args))
+
+    def blocked_for(self) -> float:
+        """Seconds since the event loop last let the renewal timer run (or since the claim)."""
+        return time.monotonic() - self.last_tick
 
     async def abandon(self) -> None:
         """Give the update back (best effort): Telegram's retry will process it afresh."""

@@ -41,6 +41,7 @@ class Settings:
     lock_wait: float = 10.0
     lock_ttl: float = 8.0
     album_wait: float = 1.5
+    max_attempts: int = 10
 
     @property
     def bot_id(self) -> int:
@@ -94,6 +95,7 @@ class Settings:
             # renewed every third of it: under a second leaves no time for a renewal round trip
             lock_ttl=reader.seconds("LOCK_TTL", 8.0, minimum=1.0),
             album_wait=reader.seconds("ALBUM_WAIT", 1.5),
+            max_attempts=reader.count("MAX_ATTEMPTS", 10),
         )
         if problems:
             raise SettingsError(problems)
@@ -167,6 +169,15 @@ class _Reader:
             )
             return default
         return seconds
+
+    def count(self, name: str, default: int) -> int:
+        value = self._get(name)
+        if value is None:
+            return default
+        if not value.isdigit() or not 1 <= int(value) <= 1000:
+            self.problems.append(f"{name}={value!r} must be a whole number from 1 to 1000")
+            return default
+        return int(value)
 
     def flag(self, name: str) -> bool:
         value = (self._get(name) or "0").lower()

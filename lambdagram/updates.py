@@ -30,7 +30,16 @@ from redis.exceptions import RedisError
 
 from lambdagram import albums, budget, deadletter, deferred
 from lambdagram.blueprint import discard
-from lambdagram.delivery import DONE_TTL, PREFIX, ChatBusy, Claim, Duplicate, InFlight, chat_slot
+from lambdagram.delivery import (
+    DONE_TTL,
+    PREFIX,
+    ChatBusy,
+    Claim,
+    Duplicate,
+    InFlight,
+    Poisoned,
+    chat_slot,
+)
 from lambdagram.errors import (
     BotApiUnavailable,
     BotStartupFailed,
@@ -116,6 +125,7 @@ async def _process(
         album.claim_id if album is not None else update.update_id,
         fsm_keys=_fsm_keys(storage, key),
         ttl_ms=int(runtime.settings.lock_ttl * 1000),
+        max_attempts=runtime.settings.max_attempts,
     )
     if key is not None:
         logger.append_keys(chat_id=key.chat_id)
@@ -126,6 +136,14 @@ async def _process(
         count(Metric.DUPLICATES)
         logger.info("duplicate update: already processed, nothing done")
         return {"ok": True, "duplicate": True}
+    except Poisoned as poisoned:
+        reason = (
+            f"given back {poisoned.attempts} times without completing (handler timeouts, "
+            "lost locks, Redis or Bot API failures): given up"
+        )
+        return await _dead_letter(
+            runtime, update.model_dump(mode="json", exclude_none=True), reason
+        )
     except InFlight:
         count(Metric.IN_FLIGHT)
         raise UpdateInFlight(
@@ -310,6 +328,14 @@ async def _commit(redis: Redis, claim: Claim, writes: list[Write]) -> None:
     except RedisError as error:
         raise _unavailable(error) from None
     if not committed:
+        blocked = claim.blocked_for()
+        if blocked * 1000 > claim.ttl_ms:  # no renewal could run: the loop was never free
+            count(Metric.HANDLER_ERRORS)
+            raise StorageUnavailable(
+                f"the handlers blocked the event loop for {blocked:.1f} s (code that does not "
+                f"await), longer than LOCK_TTL ({claim.ttl_ms / 1000:g} s), so the chat's lock "
+                "expired; nothing was saved; retry later"
+            )
         count(Metric.REDIS_ERRORS)
         raise StorageUnavailable(
             "lost the chat's lock before the commit (Redis slow or restarted); "

@@ -11,7 +11,7 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from lambdagram.delivery import ChatBusy, Claim, Duplicate, InFlight, Scripts
+from lambdagram.delivery import ChatBusy, Claim, Duplicate, InFlight, Poisoned, Scripts
 from lambdagram.fsm import Write
 
 SLOT = "{42:1001}"
@@ -147,8 +147,38 @@ def test_abandoning_gives_the_update_back(
 
     run(first.abandon())
 
-    assert redis_client.dbsize() == 0
+    assert redis_client.keys("*") == [first.attempts_key]  # only the count of tries is left
+    assert redis_client.get(first.attempts_key) == "1"
     run(claim(async_redis).acquire(max_wait=1))  # the retry is processed
+
+
+def test_an_update_given_back_too_often_is_given_up_and_frees_its_chat(
+    async_redis: AsyncRedis, redis_client: redis.Redis, run: Callable[..., Any]
+) -> None:
+    for _ in range(3):  # claimed and never committed (a handler that always times out)
+        attempt = Claim(Scripts.register(async_redis), SLOT, 7, (STATE, DATA), 2000, 3)
+        run(attempt.acquire(max_wait=1))
+        run(attempt.abandon())
+
+    fourth = Claim(Scripts.register(async_redis), SLOT, 7, (STATE, DATA), 2000, 3)
+    with pytest.raises(Poisoned) as poisoned:
+        run(fourth.acquire(max_wait=1))
+
+    assert poisoned.value.attempts == 3
+    assert redis_client.get(fourth.dedupe_key) == "done"  # Telegram's next retry: duplicate
+    assert redis_client.exists(fourth.lock_key, fourth.attempts_key) == 0
+    run(claim(async_redis, update_id=8).acquire(max_wait=0.5))  # the chat is free at once
+
+
+def test_a_commit_forgets_the_attempts(
+    async_redis: AsyncRedis, redis_client: redis.Redis, run: Callable[..., Any]
+) -> None:
+    first = claim(async_redis)
+    run(first.acquire(max_wait=1))
+
+    assert run(first.commit([]))
+
+    assert not redis_client.exists(first.attempts_key)
 
 
 def test_a_commit_deletes_what_was_cleared_and_sets_ttls(

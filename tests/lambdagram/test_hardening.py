@@ -255,3 +255,27 @@ def test_the_lock_wait_leaves_room_for_a_bot_api_call_before_the_timeout(
     assert reply.status == 503
     assert reply.body["error"] == "chat_busy"
     assert waited < 5
+
+
+def test_a_handler_that_blocks_the_loop_is_named_and_given_up_after_max_attempts(
+    make_client: Callable[..., WebhookClient], redis_client: redis.Redis
+) -> None:
+    router = Router()
+
+    @router.message(F.text)
+    async def blocks(message: Message) -> None:
+        time.sleep(1.3)  # no await: the lock's renewal never gets to run
+
+    client = make_client(lambda dp: dp.include_router(router), LOCK_TTL="1", MAX_ATTEMPTS="2")
+    update = message_update("compute")
+
+    tries = [client.post(update) for _ in range(3)]
+
+    assert [t.status for t in tries] == [503, 503, 200]
+    assert "blocked the event loop for 1." in tries[0].body["description"]
+    assert tries[2].body == {"ok": True, "dead_letter": True}
+    [letter] = redis_client.lrange("lg:{123456789}:deadletter", 0, -1)
+    assert "given back 2 times" in letter
+    assert client.post(update).body == {"ok": True, "duplicate": True}
+    assert client.say("next", chat_id=1001).status == 503  # the same bot blocks again...
+    assert redis_client.get("lg:{123456789:1001}:lock") is None  # ...but never holds the chat
