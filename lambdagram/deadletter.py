@@ -1,8 +1,10 @@
-"""Dead letters: updates Telegram sent that the installed aiogram cannot validate.
+"""Dead letters: updates Telegram sent that could not be processed, kept to be replayed.
 
-The secret matched, so Telegram sent it; answering 4xx would make Telegram retry it for
-24 hours and hold back the chat's later updates. So the webhook answers 200 and keeps
-the raw update here, in a capped list with a TTL, to be replayed after an upgrade
+The installed aiogram cannot validate them, or they were given back too often (poison).
+The secret matched, so Telegram sent them; answering 4xx would make Telegram retry them for
+24 hours and hold back the chat's later updates. So the webhook answers 200 and keeps the
+raw update here, newest first, each update once, in a list capped both by count
+(`MAX_ENTRIES`) and by size (`MAX_BYTES`), with a TTL, to be replayed after a fix
 (``python -m lambdagram deadletter list|replay``).
 """
 
@@ -18,7 +20,30 @@ from redis.asyncio import Redis
 from lambdagram.redaction import redact
 
 MAX_ENTRIES = 1000
+MAX_BYTES = 16 * 1024 * 1024  # 16 of the largest updates the webhook accepts (1 MiB each)
 TTL = 14 * 24 * 3600  # long enough to notice, upgrade and replay
+
+_PUSH = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return 0 end
+redis.call('LPUSH', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+local total = redis.call('INCRBY', KEYS[3], #ARGV[1])
+while redis.call('LLEN', KEYS[1]) > 1 and
+    (redis.call('LLEN', KEYS[1]) > tonumber(ARGV[3]) or total > tonumber(ARGV[4])) do
+  local oldest = redis.call('RPOP', KEYS[1])
+  total = redis.call('DECRBY', KEYS[3], #oldest)
+  redis.call('SREM', KEYS[2], cjson.decode(oldest)['id'])
+end
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+return 1
+"""
+
+_REMOVE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('DECRBY', KEYS[3], #ARGV[1])
+return 1
+"""
 
 
 @dataclass(frozen=True)
@@ -40,15 +65,22 @@ def deadletter_key(bot_id: int) -> str:
     return f"lg:{{{bot_id}}}:deadletter"
 
 
-async def push(redis: Redis, bot_id: int, update: dict[str, Any], error: str) -> None:
-    """Keep ``update`` (newest first), dropping the oldest past `MAX_ENTRIES`."""
-    entry = json.dumps({"received_at": time.time(), "error": redact(error), "update": update})
+async def push(redis: Redis, bot_id: int, update: dict[str, Any], error: str) -> bool:
+    """Keep ``update`` (newest first), dropping the oldest past the caps; False if kept already."""
+    update_id = str(update.get("update_id", ""))
+    entry = json.dumps(
+        {"received_at": time.time(), "error": redact(error), "id": update_id, "update": update}
+    )
+    kept = await redis.eval(
+        _PUSH, 3, *_keys(bot_id), entry, update_id, MAX_ENTRIES, MAX_BYTES, TTL
+    )
+    return bool(kept)
+
+
+def _keys(bot_id: int) -> tuple[str, str, str]:
+    """The list, the set of the update ids in it, and its size in bytes (one cluster slot)."""
     key = deadletter_key(bot_id)
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.lpush(key, entry)
-        pipe.ltrim(key, 0, MAX_ENTRIES - 1)
-        pipe.expire(key, TTL)
-        await pipe.execute()
+    return key, f"{key}:ids", f"{key}:bytes"
 
 
 async def entries(redis: Redis, bot_id: int) -> list[DeadLetter]:
@@ -66,4 +98,4 @@ async def entries(redis: Redis, bot_id: int) -> list[DeadLetter]:
 
 async def remove(redis: Redis, bot_id: int, letter: DeadLetter) -> None:
     """Drop one entry (after a successful replay)."""
-    await redis.lrem(deadletter_key(bot_id), 1, letter.raw)
+    await redis.eval(_REMOVE, 3, *_keys(bot_id), letter.raw, str(letter.update_id))

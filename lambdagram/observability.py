@@ -47,6 +47,7 @@ class Metric(StrEnum):
     STARTUP_ERRORS = "StartupErrors"
     ALBUM_PARTS = "AlbumParts"
     HANDLER_TIMEOUTS = "HandlerTimeouts"
+    EVICTING_REDIS = "EvictingRedis"
     INTERNAL_ERRORS = "InternalErrors"
 
 

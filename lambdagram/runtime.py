@@ -81,6 +81,7 @@ class Runtime:
     bot: Bot
     scripts: Scripts
     loop: asyncio.AbstractEventLoop
+    eviction_checked: bool = False
 
     @classmethod
     def create(

@@ -83,3 +83,14 @@ def create_storage(redis: Redis, settings: Settings) -> RedisStorage:
         state_ttl=settings.fsm_state_ttl,
         data_ttl=settings.fsm_data_ttl,
     )
+
+
+async def eviction_policy(redis: Redis) -> str | None:
+    """Redis's ``maxmemory_policy`` from ``INFO memory`` (managed services allow it where
+    ``CONFIG`` is blocked), or None if it cannot be read. On a cluster: any node's."""
+    info = await redis.info("memory")
+    if "maxmemory_policy" not in info:  # a cluster client answers per node
+        nodes = [v for v in info.values() if isinstance(v, dict)]
+        info = nodes[0] if nodes else {}
+    policy = info.get("maxmemory_policy")
+    return None if policy is None else str(policy)

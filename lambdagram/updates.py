@@ -53,7 +53,7 @@ from lambdagram.observability import Metric, count, logger, metrics, millisecond
 from lambdagram.parsing import Unprocessable, to_update
 from lambdagram.reply import webhook_reply
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
-from lambdagram.storage import create_storage
+from lambdagram.storage import create_storage, eviction_policy
 from lambdagram.tracing import span
 
 RETRYABLE_BOT_API_ERRORS = (
@@ -78,6 +78,7 @@ async def process_update(
     """
     bot = runtime.bot
     await _start_bot(runtime)
+    await _check_eviction(runtime)
     try:
         update = to_update(raw, bot)
     except Unprocessable as error:
@@ -214,6 +215,26 @@ async def _process(
     await _commit(runtime.redis, claim, [*storage.writes(), *cleanup])
     count(Metric.UPDATES_HANDLED)
     return reply or {}
+
+
+async def _check_eviction(runtime: Runtime) -> None:
+    """Once per process: warn loudly if Redis may evict our keys (it breaks exactly-once)."""
+    if runtime.eviction_checked:
+        return
+    runtime.eviction_checked = True
+    try:
+        policy = await eviction_policy(runtime.redis)
+    except RedisError as error:
+        logger.warning("could not read Redis's maxmemory_policy", extra={"reason": str(error)})
+        return
+    if policy is not None and policy != "noeviction":
+        count(Metric.EVICTING_REDIS)
+        logger.error(
+            f"Redis evicts keys when full (maxmemory_policy={policy}): dedupe marks, locks and "
+            "dialogs can vanish, so an update may run twice; set it to noeviction "
+            "(README: Managed Redis)",
+            extra={"alert": "eviction", "maxmemory_policy": policy},
+        )
 
 
 async def _start_bot(runtime: Runtime) -> None:
@@ -353,13 +374,17 @@ async def _commit(redis: Redis, claim: Claim, writes: list[Write]) -> None:
 
 async def _dead_letter(runtime: Runtime, raw: dict[str, Any], error: str) -> dict[str, Any]:
     try:
-        await deadletter.push(runtime.redis, runtime.bot.id, raw, error)
+        kept = await deadletter.push(runtime.redis, runtime.bot.id, raw, error)
     except RedisError as failure:
         raise _unavailable(failure) from None
+    if not kept:
+        count(Metric.DUPLICATES)
+        logger.info("dead letter delivered again; kept once already")
+        return {"ok": True, "dead_letter": True}
     count(Metric.DEAD_LETTERS)
     logger.error(
-        "update cannot be processed by this aiogram; kept as a dead letter",
-        extra={"update_id": raw["update_id"], "validation_error": error, "alert": "dead_letter"},
+        "update cannot be processed; kept as a dead letter",
+        extra={"update_id": raw["update_id"], "reason": error, "alert": "dead_letter"},
     )
     return {"ok": True, "dead_letter": True}
 

@@ -279,3 +279,31 @@ def test_a_handler_that_blocks_the_loop_is_named_and_given_up_after_max_attempts
     assert client.post(update).body == {"ok": True, "duplicate": True}
     assert client.say("next", chat_id=1001).status == 503  # the same bot blocks again...
     assert redis_client.get("lg:{123456789:1001}:lock") is None  # ...but never holds the chat
+
+
+def test_a_redis_that_evicts_keys_is_reported_once_per_process(
+    make_client: Callable[..., WebhookClient],
+    redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    router = Router()
+
+    @router.message(F.text)
+    async def echo(message: Message) -> SendMessage:
+        return message.answer(message.text or "")
+
+    redis_client.config_set("maxmemory-policy", "volatile-lru")  # ElastiCache's node default
+    logging.getLogger("lambdagram").addHandler(caplog.handler)
+    try:
+        client = make_client(lambda dp: dp.include_router(router))
+        first, second = client.say("a"), client.say("b")
+    finally:
+        logging.getLogger("lambdagram").removeHandler(caplog.handler)
+        redis_client.config_set("maxmemory-policy", "noeviction")
+
+    assert first.status == second.status == 200  # a warning, not an outage
+    alerts = [r for r in caplog.records if getattr(r, "alert", None) == "eviction"]
+    assert len(alerts) == 1
+    assert "maxmemory_policy=volatile-lru" in alerts[0].getMessage()

@@ -79,6 +79,25 @@ def test_the_dead_letter_list_is_capped(
     assert [entry["update"]["update_id"] for entry in stored] == [4, 3, 2]
 
 
+def test_the_dead_letter_list_is_capped_by_bytes_and_keeps_each_update_once(
+    client: WebhookClient, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdagram import deadletter
+
+    monkeypatch.setattr(deadletter, "MAX_BYTES", 3 * 1024)
+    big = {"bad": "x" * 1000}
+    for update_id in [1, 1, 2, 3, 4, 4]:  # redeliveries of 1 and 4
+        client.post({"update_id": update_id, "message": big})
+
+    key = "lg:{123456789}:deadletter"
+    stored = [json.loads(e)["update"]["update_id"] for e in redis_client.lrange(key, 0, -1)]
+    assert stored == [4, 3]  # each once; the oldest dropped to stay under 3 KiB
+    assert sorted(redis_client.smembers(f"{key}:ids")) == ["3", "4"]
+    assert int(redis_client.get(f"{key}:bytes") or 0) == sum(
+        len(e) for e in redis_client.lrange(key, 0, -1)
+    )
+
+
 def test_a_handler_that_raises_drops_its_fsm_changes_and_is_not_retried(
     make_client: Callable[..., WebhookClient], redis_client: redis.Redis
 ) -> None:
