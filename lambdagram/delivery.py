@@ -42,15 +42,30 @@ DONE_TTL = 24 * 3600  # Telegram keeps retrying an update for up to 24 hours
 PREFIX = "lg"
 
 _CLAIM = """
+local waiting = ARGV[6] == '1'
+local function leave()
+  if waiting and tonumber(redis.call('GET', KEYS[4]) or '0') > 0 then
+    redis.call('DECR', KEYS[4])
+  end
+end
 local seen = redis.call('GET', KEYS[1])
 if seen then
+  leave()
   if seen == 'done' then return {'done'} end
   return {'processing'}
 end
 local locking = ARGV[3] == '1'
 if locking and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if not waiting then
+    if redis.call('INCR', KEYS[4]) > tonumber(ARGV[7]) then
+      redis.call('DECR', KEYS[4])
+      return {'crowded'}
+    end
+    redis.call('PEXPIRE', KEYS[4], ARGV[2])
+  end
   return {'locked', tostring(redis.call('PTTL', KEYS[2]))}
 end
+leave()
 local attempt = redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 if attempt > tonumber(ARGV[4]) then
@@ -61,7 +76,7 @@ if attempt > tonumber(ARGV[4]) then
 end
 redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
 if locking then
-  return {'claimed', redis.call('GET', KEYS[4]) or '', redis.call('GET', KEYS[5]) or ''}
+  return {'claimed', redis.call('GET', KEYS[5]) or '', redis.call('GET', KEYS[6]) or ''}
 end
 return {'claimed', '', ''}
 """
@@ -102,6 +117,11 @@ return 1
 """
 )
 
+_LEAVE = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+"""
+
 _ABANDON = """
 if redis.call('GET', KEYS[1]) == 'p:' .. ARGV[1] then redis.call('DEL', KEYS[1]) end
 if ARGV[2] == '1' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
@@ -125,6 +145,10 @@ class Poisoned(Exception):
         self.attempts = attempts
 
 
+class ChatCrowded(Exception):
+    """Too many invocations are already waiting for this chat: do not become one more."""
+
+
 class ChatBusy(Exception):
     """The chat's lock was not free within the allowed wait."""
 
@@ -141,6 +165,7 @@ class Scripts:
     renew: AsyncScript
     commit: AsyncScript
     abandon: AsyncScript
+    leave: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
@@ -149,6 +174,7 @@ class Scripts:
             renew=redis.register_script(_RENEW),
             commit=redis.register_script(_COMMIT),
             abandon=redis.register_script(_ABANDON),
+            leave=redis.register_script(_LEAVE),
         )
 
 
@@ -162,6 +188,7 @@ class Claim:
     fsm_keys: tuple[str, str] | None  # the chat context's (state, data) keys, if any
     ttl_ms: int
     max_attempts: int = 10
+    max_waiters: int = 2
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     state: bytes | None = None
     data: bytes | None = None
@@ -178,6 +205,10 @@ class Claim:
         return f"{PREFIX}:{self.slot}:lock"
 
     @property
+    def waiters_key(self) -> str:
+        return f"{PREFIX}:{self.slot}:waiters"
+
+    @property
     def attempts_key(self) -> str:
         return f"{PREFIX}:{self.slot}:attempts:{self.update_id}"
 
@@ -188,19 +219,31 @@ class Claim:
 
     async def acquire(self, max_wait: float) -> None:
         """Claim the update, waiting up to ``max_wait`` s for the chat's lock."""
-        keys = [self.dedupe_key, self.lock_key, self.attempts_key, *(self.fsm_keys or ())]
+        keys = [
+            self.dedupe_key,
+            self.lock_key,
+            self.attempts_key,
+            self.waiters_key,
+            *(self.fsm_keys or ()),
+        ]
         args: list[str | int] = [
             self.token,
             self.ttl_ms,
             self._locking,
             self.max_attempts,
             DONE_TTL,
+            "0",  # becomes "1" once this invocation counts as one of the chat's waiters
+            self.max_waiters,
         ]
         started = time.monotonic()
         pause = 0.01
         while True:
             reply = await self.scripts.claim(keys=keys, args=args)
             verdict = _text(reply[0])
+            if verdict == "locked":
+                args[5] = "1"
+            if verdict == "crowded":
+                raise ChatCrowded
             if verdict == "claimed":
                 self.state, self.data = reply[1] or None, reply[2] or None
                 self.waited = time.monotonic() - started
@@ -214,6 +257,8 @@ class Claim:
                 raise InFlight
             left = max_wait - (time.monotonic() - started)
             if left <= 0:
+                with contextlib.suppress(Exception):  # no longer waiting (it expires anyway)
+                    await self.scripts.leave(keys=[self.waiters_key], args=[])
                 raise ChatBusy(time.monotonic() - started)
             holder_left = int(reply[1]) / 1000 if int(reply[1]) > 0 else pause
             await asyncio.sleep(max(0.005, min(pause, holder_left, left)))

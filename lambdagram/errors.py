@@ -62,6 +62,13 @@ class ChatLocked(WebhookError):
     code = "chat_busy"
 
 
+class ChatCrowdedError(WebhookError):
+    """``CHAT_WAITERS`` invocations already wait for this chat: answered at once, not held."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "chat_crowded"
+
+
 class BotApiUnavailable(WebhookError):
     """The Bot API failed or throttled while a handler ran; nothing of the update was kept."""
 

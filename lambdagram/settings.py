@@ -42,6 +42,7 @@ class Settings:
     lock_ttl: float = 8.0
     album_wait: float = 1.5
     max_attempts: int = 10
+    chat_waiters: int = 2
 
     @property
     def bot_id(self) -> int:
@@ -96,6 +97,7 @@ class Settings:
             lock_ttl=reader.seconds("LOCK_TTL", 8.0, minimum=1.0),
             album_wait=reader.seconds("ALBUM_WAIT", 1.5),
             max_attempts=reader.count("MAX_ATTEMPTS", 10),
+            chat_waiters=reader.count("CHAT_WAITERS", 2),
         )
         if problems:
             raise SettingsError(problems)

@@ -34,6 +34,7 @@ from lambdagram.delivery import (
     DONE_TTL,
     PREFIX,
     ChatBusy,
+    ChatCrowded,
     Claim,
     Duplicate,
     InFlight,
@@ -43,6 +44,7 @@ from lambdagram.delivery import (
 from lambdagram.errors import (
     BotApiUnavailable,
     BotStartupFailed,
+    ChatCrowdedError,
     ChatLocked,
     OutOfTime,
     StorageUnavailable,
@@ -127,6 +129,7 @@ async def _process(
         fsm_keys=_fsm_keys(storage, key),
         ttl_ms=int(runtime.settings.lock_ttl * 1000),
         max_attempts=runtime.settings.max_attempts,
+        max_waiters=runtime.settings.chat_waiters,
     )
     if key is not None:
         logger.append_keys(chat_id=key.chat_id)
@@ -149,6 +152,12 @@ async def _process(
         count(Metric.IN_FLIGHT)
         raise UpdateInFlight(
             f"update {update.update_id} is being processed by another invocation; retry later"
+        ) from None
+    except ChatCrowded:
+        count(Metric.LOCK_TIMEOUTS)
+        raise ChatCrowdedError(
+            f"{runtime.settings.chat_waiters} invocations are already waiting for this chat; "
+            "retry later"
         ) from None
     except ChatBusy as busy:
         count(Metric.LOCK_TIMEOUTS)

@@ -11,7 +11,15 @@ import pytest
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from lambdagram.delivery import ChatBusy, Claim, Duplicate, InFlight, Poisoned, Scripts
+from lambdagram.delivery import (
+    ChatBusy,
+    ChatCrowded,
+    Claim,
+    Duplicate,
+    InFlight,
+    Poisoned,
+    Scripts,
+)
 from lambdagram.fsm import Write
 
 SLOT = "{42:1001}"
@@ -208,3 +216,28 @@ def test_updates_without_a_chat_are_deduplicated_without_a_lock(
     with pytest.raises(Duplicate):
         run(Claim(scripts, "{42}", 7, None, 2000).acquire(max_wait=1))
     assert redis_client.exists("lg:{42}:lock") == 0
+
+
+def test_at_most_max_waiters_wait_for_a_chat_and_the_rest_are_turned_away_at_once(
+    async_redis: AsyncRedis, redis_client: redis.Redis, run: Callable[..., Any]
+) -> None:
+    holder = claim(async_redis, update_id=1)
+    run(holder.acquire(max_wait=1))
+
+    async def flood() -> list[str]:
+        async def one(update_id: int) -> str:
+            attempt = Claim(Scripts.register(async_redis), SLOT, update_id, (STATE, DATA), 2000)
+            try:
+                await attempt.acquire(max_wait=0.5)
+            except ChatCrowded:
+                return "crowded"
+            except ChatBusy:
+                return "busy"
+            return "claimed"
+
+        return await asyncio.gather(*(one(n) for n in range(2, 7)))
+
+    outcomes = run(flood())
+
+    assert sorted(outcomes) == ["busy", "busy", "crowded", "crowded", "crowded"]
+    assert int(redis_client.get(holder.waiters_key) or 0) == 0  # the waiters left
