@@ -35,7 +35,7 @@ package-native: deploy-tools  ## dist/native: the same zip for this machine, to 
 		--target dist/ric awslambdaric==4.2.2  # the runtime interface client, alone
 
 test: lint typecheck package package-native  ## everything CI runs
-	LAMBDAGRAM_REQUIRE_PACKAGE=1 $(PY) -m pytest
+	LAMBDAGRAM_REQUIRE_PACKAGE=1 LAMBDAGRAM_REQUIRE_REDIS=1 $(PY) -m pytest
 
 # ---- Deploying (needs an AWS account; see README "Deploy") ----------------------------------
 STAGE ?= dev

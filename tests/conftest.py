@@ -7,6 +7,7 @@ The engine's tests run the engine's own test bot (``tests/support/bots/form.py``
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from types import ModuleType
@@ -44,7 +45,10 @@ def redis_server() -> Iterator[RedisServer]:
     try:
         server = RedisServer()
     except RedisServerMissing as error:
-        pytest.skip(f"{error} (scripts/bootstrap.sh installs it)")
+        message = f"{error} (scripts/bootstrap.sh installs it)"
+        if os.environ.get("LAMBDAGRAM_REQUIRE_REDIS") == "1":  # make test: a failure, not a skip
+            pytest.fail(message)
+        pytest.skip(message)
     with server:
         yield server
 

@@ -147,3 +147,35 @@ def test_a_handler_that_raises_is_answered_200_so_telegram_does_not_retry_it(
 
     assert reply.status == 200
     assert reply.body == {"ok": True, "handled": False}
+
+
+def body_of(size: int) -> bytes:
+    """A JSON update of exactly ``size`` bytes."""
+    head = b'{"update_id": 5, "padding": "'
+    return head + b"x" * (size - len(head) - 2) + b'"}'
+
+
+def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_not(
+    client: WebhookClient,
+) -> None:
+    from lambdagram.app import MAX_BODY
+
+    at_limit = client.post(body_of(MAX_BODY))
+    over = client.post(body_of(MAX_BODY + 1))
+
+    assert at_limit.status != 413
+    assert over.status == 413
+
+
+def test_each_size_check_refuses_alone(client: WebhookClient) -> None:
+    from lambdagram.app import MAX_BODY
+
+    # a small Content-Length, but the body is over the limit: the streaming count catches it
+    lying = client.post(body_of(MAX_BODY + 1), headers={"Content-Length": "10"})
+    # an honest Content-Length over the limit: refused before the body is read
+    declared = client.post(body_of(100), headers={"Content-Length": str(MAX_BODY + 1)})
+
+    assert (lying.status, lying.body["error"]) == (413, "payload_too_large")
+    assert (declared.status, declared.body["error"]) == (413, "payload_too_large")
+    assert "is over the" in lying.body["description"]
+    assert f"body of {MAX_BODY + 1} bytes" in declared.body["description"]

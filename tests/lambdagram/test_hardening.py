@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import redis
 from aiogram import F, Router
+from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
 from aiogram.types import Message
 
@@ -307,3 +309,94 @@ def test_a_redis_that_evicts_keys_is_reported_once_per_process(
     alerts = [r for r in caplog.records if getattr(r, "alert", None) == "eviction"]
     assert len(alerts) == 1
     assert "maxmemory_policy=volatile-lru" in alerts[0].getMessage()
+
+
+def test_a_lock_lost_before_the_commit_answers_503_and_writes_nothing(
+    make_client: Callable[..., WebhookClient], redis_client: redis.Redis
+) -> None:
+    router = Router()
+
+    @router.message(F.text)
+    async def loses_the_lock(message: Message, state: FSMContext) -> SendMessage:
+        await state.set_state("Form:age")
+        await state.update_data(name="Ada")
+        redis_client.delete("lg:{123456789:1001}:lock")  # as if it had expired meanwhile
+        return message.answer("noted")
+
+    client = make_client(lambda dp: dp.include_router(router))
+    update = message_update("Ada")
+
+    reply = client.post(update)
+
+    assert reply.status == 503
+    assert reply.body["error"] == "storage_unavailable"
+    assert redis_client.get(STATE_KEY) is None
+    assert redis_client.get(DATA_KEY) is None
+    assert redis_client.get(f"lg:{{123456789:1001}}:update:{update['update_id']}") != "done"
+
+
+def test_the_fsm_writes_happen_only_inside_the_atomic_commit(
+    client: WebhookClient, redis_client: redis.Redis, redis_server_url: str
+) -> None:
+    # Given a second connection watching every command Redis executes (MONITOR)
+    watcher = redis.Redis.from_url(redis_server_url, decode_responses=True)
+    seen: list[dict[str, Any]] = []
+
+    def watch() -> None:
+        with watcher.monitor() as monitor:  # type: ignore[no-untyped-call]
+            for command in monitor.listen():
+                seen.append(command)
+                if "MONITOR-END" in command["command"]:
+                    return
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    time.sleep(0.3)  # MONITOR is on before the updates arrive
+    client.say("/start")
+    client.say("Ada")
+    redis_client.echo("MONITOR-END")
+    thread.join(5)
+    watcher.close()
+
+    # Then every write of a dialog's keys was made by a Lua script (the commit), none outside
+    writes = [c for c in seen if c["command"].startswith(("SET fsm:", "DEL fsm:"))]
+    assert len(writes) >= 3  # state and data of two steps
+    assert {c["client_type"] for c in writes} == {"lua"}
+
+
+def test_an_update_being_processed_elsewhere_is_answered_409(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    update = message_update("/start")
+    redis_client.set(f"lg:{{123456789:1001}}:update:{update['update_id']}", "p:other", px=5000)
+
+    reply = client.post(update)
+
+    assert reply.status == 409
+    assert reply.body["error"] == "update_in_flight"
+
+
+def test_a_redis_error_inside_a_handler_gives_the_update_back_for_its_retry(
+    make_client: Callable[..., WebhookClient], redis_client: redis.Redis
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    failing = {"now": True}
+    router = Router()
+
+    @router.message(F.text)
+    async def reads_elsewhere(message: Message) -> SendMessage:
+        if failing["now"]:
+            raise RedisConnectionError("connection reset by peer")
+        return message.answer("done")
+
+    client = make_client(lambda dp: dp.include_router(router))
+    update = message_update("hello")
+
+    first = client.post(update)
+    failing["now"] = False
+    retry = client.post(update)
+
+    assert (first.status, first.body["error"]) == (503, "storage_unavailable")
+    assert retry.status == 200  # not 409: the claim was given back
+    assert retry.body["text"] == "done"
