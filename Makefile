@@ -92,6 +92,11 @@ local-send:  ## POST one /help update to the function in LocalStack and print th
 local-down:
 	docker compose -f infra/docker-compose.yml down -v
 
+# ---- Mutation check (README "Tests") ---------------------------------------------------------
+.PHONY: mutants
+mutants: setup  ## break the engine's critical lines one at a time; the fast tests must notice
+	$(PY) scripts/mutants.py
+
 # ---- Benchmarks (README "Performance") ------------------------------------------------------
 .PHONY: bench
 bench: setup package-native  ## cold start, RSS, warm latency vs aiogram's server, throughput, cost
