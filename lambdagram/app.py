@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ipaddress
 import secrets
 import time
 from typing import Any
 
 from aiogram.client.default import DefaultBotProperties
+from aiogram.webhook.security import DEFAULT_TELEGRAM_NETWORKS
 
 from lambdagram import budget
 from lambdagram.asgi import Receive, Scope, Send, header, read_body, send_json
 from lambdagram.blueprint import Blueprint
-from lambdagram.errors import InternalError, MethodNotAllowed, NotFound, Unauthorized, WebhookError
+from lambdagram.errors import (
+    ForbiddenSource,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+    WebhookError,
+)
 from lambdagram.observability import Metric, count, logger
 from lambdagram.parsing import parse_body
 from lambdagram.redaction import redact
@@ -113,6 +122,9 @@ class WebhookApp:
             raise NotFound(f"no such path; the webhook is at {self.settings.webhook_path}")
         if scope.get("method") != "POST":
             raise MethodNotAllowed(f"{scope.get('method')} is not allowed; Telegram sends POST")
+        if self.settings.telegram_ip_check and not from_telegram(scope):
+            client = scope.get("client") or ("unknown", 0)
+            raise ForbiddenSource(f"{client[0]} is not in Telegram's networks")
         if not secrets.compare_digest(header(scope, SECRET_HEADER) or b"", self._secret):
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token header")
         return parse_body(await read_body(scope, receive, MAX_BODY))
@@ -176,6 +188,17 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 SETTLE_AFTER = frozenset({1, 8, 64, 512})
+
+
+def from_telegram(scope: Scope) -> bool:
+    """Whether the request's source address is in Telegram's published networks (the ones
+    aiogram's ``IPFilter`` knows). The Function URL and API Gateway events carry it."""
+    client = scope.get("client")
+    try:
+        address = ipaddress.ip_address(client[0]) if client else None
+    except ValueError:
+        return False
+    return address is not None and any(address in net for net in DEFAULT_TELEGRAM_NETWORKS)
 
 
 def _outcome(body: dict[str, Any]) -> str:

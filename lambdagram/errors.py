@@ -26,6 +26,13 @@ class MethodNotAllowed(WebhookError):
     code = "method_not_allowed"
 
 
+class ForbiddenSource(WebhookError):
+    """The request does not come from Telegram's networks (``TELEGRAM_IP_CHECK=1``)."""
+
+    status = HTTPStatus.FORBIDDEN
+    code = "forbidden_source"
+
+
 class Unauthorized(WebhookError):
     status = HTTPStatus.UNAUTHORIZED
     code = "wrong_secret"

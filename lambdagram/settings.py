@@ -43,6 +43,7 @@ class Settings:
     album_wait: float = 1.5
     max_attempts: int = 10
     chat_waiters: int = 2
+    telegram_ip_check: bool = False
 
     @property
     def bot_id(self) -> int:
@@ -98,6 +99,7 @@ class Settings:
             album_wait=reader.seconds("ALBUM_WAIT", 1.5),
             max_attempts=reader.count("MAX_ATTEMPTS", 10),
             chat_waiters=reader.count("CHAT_WAITERS", 2),
+            telegram_ip_check=reader.flag("TELEGRAM_IP_CHECK"),
         )
         if problems:
             raise SettingsError(problems)

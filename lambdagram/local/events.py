@@ -132,8 +132,10 @@ def lambda_event(
     path: str = "/webhook",
     headers: dict[str, str] | None = None,
     base64_body: bool = False,
+    source_ip: str = TELEGRAM_IP,
 ) -> dict[str, Any]:
-    """A Lambda event carrying ``body`` as Telegram would POST it to the webhook."""
+    """A Lambda event carrying ``body`` as Telegram would POST it to the webhook (from
+    ``source_ip``, one of Telegram's addresses unless told otherwise)."""
     raw = json.dumps(body).encode() if isinstance(body, dict) else body
     raw = raw.encode() if isinstance(raw, str) else raw
     sent = {"Content-Type": "application/json", "Content-Length": str(len(raw))}
@@ -142,8 +144,15 @@ def lambda_event(
     sent.update(headers or {})
     encoded = base64.b64encode(raw).decode() if base64_body else raw.decode("utf-8", "replace")
     if shape == "rest_api":
-        return _rest_api_event(encoded, base64_body, sent, method, path)
-    return _v2_event(encoded, base64_body, sent, method, path, shape)
+        event = _rest_api_event(encoded, base64_body, sent, method, path)
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
+        event["headers"]["X-Forwarded-For"] = source_ip
+        event["multiValueHeaders"]["X-Forwarded-For"] = [source_ip]
+        return event
+    event = _v2_event(encoded, base64_body, sent, method, path, shape)
+    event["requestContext"]["http"]["sourceIp"] = source_ip
+    event["headers"]["x-forwarded-for"] = source_ip
+    return event
 
 
 def _v2_event(

@@ -16,7 +16,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
 from aiogram.types import Message
 
-from lambdagram.local.events import LambdaContext, lambda_event, message_update
+from lambdagram.local.events import LambdaContext, Shape, lambda_event, message_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
 from lambdagram.settings import Settings, SettingsError
@@ -400,3 +400,27 @@ def test_a_redis_error_inside_a_handler_gives_the_update_back_for_its_retry(
     assert (first.status, first.body["error"]) == (503, "storage_unavailable")
     assert retry.status == 200  # not 409: the claim was given back
     assert retry.body["text"] == "done"
+
+
+@pytest.mark.parametrize("shape", ["function_url", "http_api", "rest_api"])
+def test_with_the_source_check_on_only_telegrams_networks_get_in(
+    shape: Shape,
+    make_client: Callable[..., WebhookClient],
+    redis_client: redis.Redis,
+) -> None:
+    router = Router()
+
+    @router.message(F.text)
+    async def echo(message: Message) -> SendMessage:
+        return message.answer("ok")
+
+    client = make_client(lambda dp: dp.include_router(router), TELEGRAM_IP_CHECK="1")
+    client.shape = shape
+
+    from_telegram = client.post(message_update("hi"))
+    from_elsewhere = client.post(message_update("hi"), source_ip="203.0.113.9")
+    from_v6 = client.post(message_update("hi"), source_ip="2001:db8::1")
+
+    assert from_telegram.status == 200
+    assert (from_elsewhere.status, from_elsewhere.body["error"]) == (403, "forbidden_source")
+    assert from_v6.status == 403
