@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -86,17 +85,6 @@ def guard_library_loggers(names: Iterable[str] = ("aiogram", "aiohttp", "redis")
         library = logging.getLogger(name)
         if not any(isinstance(f, RedactingFilter) for f in library.filters):
             library.addFilter(RedactingFilter())
-
-
-def redacted(value: Any) -> Any:
-    """``value`` with secrets blanked in every string inside it (dicts and lists walked)."""
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {key: redacted(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redacted(item) for item in value]
-    return value
 
 
 def _quoted(secret: str) -> str:

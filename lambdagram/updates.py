@@ -189,16 +189,9 @@ async def _process(
     except RETRYABLE_BOT_API_ERRORS as error:
         # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
         # so give the update back (its FSM changes dropped) instead of losing it.
-        await claim.abandon()
-        count(Metric.BOT_API_ERRORS)
-        raise BotApiUnavailable(
-            f"the Bot API failed during the handler ({type(error).__name__}: {error}); retry later"
-        ) from None
+        raise await _given_back(claim, error, "during the handler") from None
     except Exception:
-        logger.exception("handler failed; its FSM changes are dropped", extra={"alert": "handler"})
-        count(Metric.HANDLER_ERRORS)
-        await _commit(runtime.redis, claim, cleanup)
-        return {"ok": True, "handled": False}
+        return await _handler_failed(runtime, claim, cleanup, "handler failed")
 
     # The answer is made before the commit: once the update is marked done, nothing may fail.
     reply: dict[str, Any] | None = None
@@ -210,17 +203,9 @@ async def _process(
             else:
                 json.dumps(reply)
         except RETRYABLE_BOT_API_ERRORS as error:
-            await claim.abandon()
-            count(Metric.BOT_API_ERRORS)
-            raise BotApiUnavailable(
-                f"the Bot API failed sending the reply ({type(error).__name__}: {error}); "
-                "retry later"
-            ) from None
+            raise await _given_back(claim, error, "sending the reply") from None
         except Exception:
-            logger.exception("the handler's reply cannot be sent", extra={"alert": "handler"})
-            count(Metric.HANDLER_ERRORS)
-            await _commit(runtime.redis, claim, cleanup)
-            return {"ok": True, "handled": False}
+            return await _handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
     await _commit(runtime.redis, claim, [*storage.writes(), *cleanup])
     count(Metric.UPDATES_HANDLED)
     return reply or {}
@@ -260,6 +245,25 @@ async def _start_bot(runtime: Runtime) -> None:
             f"the bot's startup hook failed ({type(error).__name__}); "
             "it runs again on the next update"
         ) from None
+
+
+async def _given_back(claim: Claim, error: Exception, doing: str) -> BotApiUnavailable:
+    """Give the update back after a Bot API failure that can pass; the error to raise."""
+    await claim.abandon()
+    count(Metric.BOT_API_ERRORS)
+    return BotApiUnavailable(
+        f"the Bot API failed {doing} ({type(error).__name__}: {error}); retry later"
+    )
+
+
+async def _handler_failed(
+    runtime: Runtime, claim: Claim, cleanup: list[Write], what: str
+) -> dict[str, Any]:
+    """A bug in the handlers (logged): its FSM changes dropped, the update marked done."""
+    logger.exception(f"{what}; its FSM changes are dropped", extra={"alert": "handler"})
+    count(Metric.HANDLER_ERRORS)
+    await _commit(runtime.redis, claim, cleanup)
+    return {"ok": True, "handled": False}
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ class Results:
         if method == "getme":
             return get_me(bot_id)
         if method == "sendmediagroup":
-            media = _json(params.get("media")) or []
+            media = form_json(params.get("media")) or []
             return [
                 self.message(bot_id, params, media=_media_kind(item), caption=item.get("caption"))
                 for item in media
@@ -52,7 +52,7 @@ class Results:
         if method == "copymessages" or method == "forwardmessages":
             return [
                 {"message_id": next(self._message_ids)}
-                for _ in _json(params.get("message_ids")) or []
+                for _ in form_json(params.get("message_ids")) or []
             ]
         if method.startswith("edit"):
             if params.get("inline_message_id"):
@@ -99,7 +99,7 @@ class Results:
             message[media] = self._media(media)
             if caption is not None:
                 message["caption"] = str(caption)
-        markup = _json(params.get("reply_markup"))
+        markup = form_json(params.get("reply_markup"))
         if isinstance(markup, dict) and "inline_keyboard" in markup:
             message["reply_markup"] = {"inline_keyboard": markup["inline_keyboard"]}
         return message
@@ -160,7 +160,7 @@ def _media_kind(item: dict[str, Any]) -> str:
     return kind if kind in {"photo", "video", "audio", "document", "animation"} else "document"
 
 
-def _json(value: Any) -> Any:
+def form_json(value: Any) -> Any:
     """A form field holding JSON (aiogram encodes nested values so), or the value itself."""
     if isinstance(value, str) and value[:1] in {"{", "["}:
         try:

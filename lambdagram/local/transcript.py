@@ -7,12 +7,12 @@ press; a reply keyboard is listed as the texts one may send; an edit says so.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from html import unescape
 from typing import Any
 
+from lambdagram.local.bot_api_results import form_json as _json
 from lambdagram.local.fake_telegram import ApiCall
 
 _TAG = re.compile(r"<[^>]+>")
@@ -84,7 +84,8 @@ def _call_lines(
 
 
 def _keyboard_lines(params: dict[str, Any], result: Any, buttons: list[Button]) -> list[str]:
-    markup = _json(params.get("reply_markup")) or {}
+    markup = _json(params.get("reply_markup"))
+    markup = markup if isinstance(markup, dict) else {}
     if "keyboard" in markup:
         keys = [
             str(b.get("text", b) if isinstance(b, dict) else b)
@@ -104,12 +105,3 @@ def _keyboard_lines(params: dict[str, Any], result: Any, buttons: list[Button]) 
                 cells.append(f"[{button['text']}]")
         lines.append("        " + " ".join(cells))
     return lines
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in {"{", "["}:
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
