@@ -2,7 +2,10 @@
 PY := .venv/bin/python
 ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 
-.PHONY: setup deploy-tools demo chat test lint typecheck unit package package-native check-package
+.PHONY: help setup deploy-tools demo chat test lint typecheck unit package package-native check-package
+
+help:  ## this list
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
 
 setup:
 	@scripts/bootstrap.sh
@@ -59,7 +62,7 @@ webhook-set: setup  ## setWebhook to the deployed Function URL, secrets read fro
 
 webhook-info: setup
 	@BOT_TOKEN=$${BOT_TOKEN:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/bot-token --query Parameter.Value --output text)} \
-	WEBHOOK_SECRET=unused $(PY) -m lambdagram webhook info
+	$(PY) -m lambdagram webhook info
 
 remove: deploy-tools
 	$(SLS) remove --stage $(STAGE)

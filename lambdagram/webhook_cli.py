@@ -38,7 +38,10 @@ def run(
 
     ``allowed_updates``: the update kinds the bot handles (for ``set``).
     """
-    settings = Settings.from_environ(resolve_parameters(os.environ), need_redis=False)
+    environ = dict(resolve_parameters(os.environ))
+    if action != "set":  # only setWebhook sends the secret: info and delete need the token alone
+        environ.setdefault("WEBHOOK_SECRET", "unused-by-" + action)
+    settings = Settings.from_environ(environ, need_redis=False)
     target = webhook_url(url, settings.webhook_path) if action == "set" else ""
     loop = ensure_event_loop()
     return loop.run_until_complete(

@@ -18,7 +18,7 @@ router.message.filter(F.from_user)  # a dialog needs a user: not for posts sent 
 NAME_MAX = 64
 ABOUT_MAX = 1000
 AGE_MIN, AGE_MAX = 1, 120
-_AGE = re.compile(r"^\d{1,4}$", re.ASCII)
+_AGE = re.compile(r"^-?\d{1,4}$", re.ASCII)
 
 REASK = {
     Form.name.state: "Please send your name as a text message.",

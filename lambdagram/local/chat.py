@@ -27,6 +27,7 @@ from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.redis_server import RedisServer
 from lambdagram.local.transcript import Button, bot_lines
 from lambdagram.runtime import ensure_event_loop
+from lambdagram.settings import Settings, SettingsError
 
 TOKEN = "123456789:LOCAL-chat-not-a-real-token-012345"
 CHAT_ID = 777
@@ -62,6 +63,11 @@ def run() -> int:
                 "w", prefix="lambdagram-chat-", suffix=".log", delete=False
             )
         )
+        try:
+            Settings.from_environ(os.environ)  # a wrong REDIS_URL, say, is one clear line
+        except SettingsError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         with contextlib.redirect_stdout(logs):  # the logger keeps the stream it starts with
             app = load_app()
 
@@ -73,7 +79,7 @@ def run() -> int:
         while True:
             try:
                 text = input("you > ").strip()
-            except EOFError:
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D or Ctrl-C: leave quietly
                 print()
                 break
             if text in {"/quit", "/exit"}:

@@ -10,7 +10,7 @@ from lambdagram.cli import main
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.ports import free_port
 
-from tests.conftest import SECRET, TOKEN
+from tests.conftest import FORM_BOT, SECRET, TOKEN
 
 FUNCTION_URL = "https://abcdefghijklmnop.lambda-url.eu-west-1.on.aws/"
 
@@ -21,6 +21,7 @@ def env(telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> FakeTelegram
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("TELEGRAM_API_URL", telegram.url)
     monkeypatch.delenv("REDIS_URL", raising=False)  # not needed to talk to Telegram
+    monkeypatch.setenv("LAMBDAGRAM_APP", f"{FORM_BOT}:app")  # the engine's test bot, not bot/
     return telegram
 
 
@@ -66,6 +67,15 @@ def test_info_prints_what_telegram_knows(
     assert f"url: {FUNCTION_URL}webhook" in shown
     assert "allowed updates: message" in shown
     assert "last error: none" in shown
+
+
+def test_info_needs_only_the_token(
+    env: FakeTelegram, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("WEBHOOK_SECRET")
+
+    assert main(["webhook", "info"]) == 0
+    assert "Webhook info:" in capsys.readouterr().out
 
 
 def test_delete_removes_it(env: FakeTelegram, capsys: pytest.CaptureFixture[str]) -> None:

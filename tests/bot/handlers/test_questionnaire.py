@@ -49,7 +49,7 @@ def test_an_invalid_age_is_explained_and_asked_again(
 
     for wrong, reason in [
         ("forty", "must be a whole number"),
-        ("-3", "must be a whole number"),
+        ("-3", "between 1 and 120"),
         ("4.5", "must be a whole number"),
         ("0", "between 1 and 120"),
         ("121", "between 1 and 120"),

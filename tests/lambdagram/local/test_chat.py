@@ -41,3 +41,20 @@ def test_an_aiogram_dialog_can_be_clicked_through() -> None:
     assert "Hi Ada! Which size?" in out
     assert "Ada, size L. Confirm?" in out
     assert "Ordered a L for Ada." in out
+
+
+def test_a_wrong_redis_url_is_one_clear_error_not_a_traceback() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdagram", "chat"],
+        cwd=ROOT,
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "REDIS_URL": "http://not-redis"},
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert "REDIS_URL='http://not-redis' is not a redis:// or rediss:// URL" in result.stderr
+    assert "Traceback" not in result.stderr
