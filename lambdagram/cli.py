@@ -1,7 +1,9 @@
 """``python -m lambdagram``: local tools around the webhook.
 
 The bot comes from the composition root, ``handler.py`` (its ``app``); set
-``LAMBDAGRAM_APP=module:attribute`` to use another.
+``LAMBDAGRAM_APP=module:attribute`` to use another. Every command reports a failure the same
+way: ``error: <what and how to fix it>`` on stderr and exit code 1 (2 is argparse's, for a
+command line it cannot parse).
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return deadletter_cli.run(args.action, sys.stdout, load_app())
         except SettingsError as error:
-            print(error, file=sys.stderr)
-            return 2
+            print(f"error: {error}", file=sys.stderr)
+            return 1
     if args.command == "webhook":
         return _webhook(args)
     from lambdagram.local import chat

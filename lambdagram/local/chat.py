@@ -67,7 +67,7 @@ def run() -> int:
             Settings.from_environ(os.environ)  # a wrong REDIS_URL, say, is one clear line
         except SettingsError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 2
+            return 1
         with contextlib.redirect_stdout(logs):  # the logger keeps the stream it starts with
             app = load_app()
 

@@ -85,5 +85,7 @@ def test_the_command_names_a_missing_variable(
     for name in ("BOT_TOKEN", "WEBHOOK_SECRET", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
 
-    assert main(["deadletter", "list"]) == 2
-    assert "BOT_TOKEN is not set" in capsys.readouterr().err
+    assert main(["deadletter", "list"]) == 1
+    shown = capsys.readouterr().err
+    assert shown.startswith("error: invalid configuration")
+    assert "BOT_TOKEN is not set" in shown

@@ -55,6 +55,7 @@ def test_a_wrong_redis_url_is_one_clear_error_not_a_traceback() -> None:
         check=False,
     )
 
-    assert result.returncode == 2
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ")
     assert "REDIS_URL='http://not-redis' is not a redis:// or rediss:// URL" in result.stderr
     assert "Traceback" not in result.stderr
