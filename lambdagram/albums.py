@@ -80,9 +80,14 @@ class AlbumMiddleware(BaseMiddleware):
             del self._pending[group]
 
 
+def message_of(update: Update) -> Message | None:
+    """The message an update carries that can be part of an album, if any."""
+    return update.message or update.business_message or update.channel_post
+
+
 def group_of(update: Update) -> str | None:
     """The media group of a message update, or None."""
-    message = update.message or update.business_message or update.channel_post
+    message = message_of(update)
     return None if message is None else message.media_group_id
 
 
@@ -103,7 +108,7 @@ async def store(
 ) -> str:
     """Store one part; ``first`` (schedule the closer), ``stored`` or ``duplicate``."""
     parts, last, closer = keys(slot, group)
-    message = update.message or update.business_message or update.channel_post
+    message = message_of(update)
     assert message is not None
     reply = await redis.eval(
         _STORE,

@@ -75,17 +75,11 @@ class WebhookApp:
     @staticmethod
     async def _refuse(send: Send, error: WebhookError) -> None:
         """Answer with ``error``'s status and a JSON body, and log it."""
-        log = logger.error if error.status >= 500 else logger.warning
-        description = redact(error.message)  # error texts can quote URLs with the token
-        log(
-            "webhook request refused",
-            extra={"status": int(error.status), "error": error.code, "reason": description},
-        )
-        await send_json(
-            send,
-            int(error.status),
-            {"ok": False, "error": error.code, "description": description},
-        )
+        await send_json(send, int(error.status), refusal(error))
+
+    def secret_matches(self, given: bytes | None) -> bool:
+        """Whether ``given`` is the webhook secret (compared in constant time)."""
+        return secrets.compare_digest(given or b"", self._secret)
 
     async def handle(self, scope: Scope, receive: Receive) -> dict[str, Any]:
         """Check the request, process the update; the response body, or a `WebhookError`."""
@@ -96,7 +90,7 @@ class WebhookApp:
             raise
         logger.set_correlation_id(str(raw["update_id"]))
         logger.append_keys(update_id=raw["update_id"])
-        max_wait = self._lock_wait(scope.get("aws.context"))
+        max_wait = self._start_budget(scope.get("aws.context"))
         started = time.perf_counter()
         try:
             body = await process_update(self.runtime(), raw, max_wait=max_wait)
@@ -125,7 +119,7 @@ class WebhookApp:
         if self.settings.telegram_ip_check and not from_telegram(scope):
             client = scope.get("client") or ("unknown", 0)
             raise ForbiddenSource(f"{client[0]} is not in Telegram's networks")
-        if not secrets.compare_digest(header(scope, SECRET_HEADER) or b"", self._secret):
+        if not self.secret_matches(header(scope, SECRET_HEADER)):
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token header")
         return parse_body(await read_body(scope, receive, MAX_BODY))
 
@@ -140,16 +134,17 @@ class WebhookApp:
         raw = payload["album"]
         logger.set_correlation_id(str(raw.get("update_id")))
         try:
-            body = await close_album(self.runtime(), raw, max_wait=self._lock_wait(context))
+            body = await close_album(self.runtime(), raw, max_wait=self._start_budget(context))
         except WebhookError as error:
             logger.error("album not closed; Lambda retries", extra={"reason": error.message})
             raise
         logger.info("album processed", extra={"outcome": _outcome(body)})
         return body
 
-    def _lock_wait(self, context: Any) -> float:
-        """How long this update may wait for its chat: ``LOCK_WAIT``, but never so long that
-        a Bot API call after it would run past the function's timeout (`lambdagram.budget`)."""
+    def _start_budget(self, context: Any) -> float:
+        """Start this invocation's time budget (`lambdagram.budget`); the chat-lock wait it
+        allows: ``LOCK_WAIT``, but never so long that a Bot API call after it would run past
+        the function's timeout."""
         budget.start(context)
         return budget.lock_wait(self.settings.lock_wait, after=BOT_API_TIMEOUT + 1.0)
 
@@ -188,6 +183,17 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 
 
 SETTLE_AFTER = frozenset({1, 8, 64, 512})
+
+
+def refusal(error: WebhookError) -> dict[str, Any]:
+    """Log a refused request (ERROR for 5xx) and return the JSON body to answer it with."""
+    log = logger.error if error.status >= 500 else logger.warning
+    description = redact(error.message)  # error texts can quote URLs with the token
+    log(
+        "webhook request refused",
+        extra={"status": int(error.status), "error": error.code, "reason": description},
+    )
+    return {"ok": False, "error": error.code, "description": description}
 
 
 def from_telegram(scope: Scope) -> bool:

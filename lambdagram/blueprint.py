@@ -82,14 +82,10 @@ class Blueprint:
             target = fresh.observers.get(name)
             if target is None:  # an event kind a library added (aiogram-dialog's aiogd_update)
                 target = fresh.observers[name] = TelegramEventObserver(fresh, name)
-            if name == "update":
-                target.handlers.extend(h for h in source.handlers if h.callback != listen)
-                for outer in source.outer_middleware:
-                    if not _is_builtin(root, outer):
-                        target.outer_middleware.register(outer)
-            else:
-                target.handlers.extend(source.handlers)
-                for outer in source.outer_middleware:
+            own = name == "update"  # the root's own handler and middlewares live there
+            target.handlers.extend(h for h in source.handlers if not own or h.callback != listen)
+            for outer in source.outer_middleware:
+                if not own or not _is_builtin(root, outer):
                     target.outer_middleware.register(outer)
             for inner in source.middleware:
                 target.middleware.register(inner)

@@ -198,7 +198,7 @@ class Claim:
 
     @property
     def dedupe_key(self) -> str:
-        return f"{PREFIX}:{self.slot}:update:{self.update_id}"
+        return dedupe_key(self.slot, self.update_id)
 
     @property
     def lock_key(self) -> str:
@@ -324,6 +324,11 @@ class Claim:
             await self.scripts.abandon(
                 keys=[self.dedupe_key, self.lock_key], args=[self.token, self._locking]
             )
+
+
+def dedupe_key(slot: str, update_id: int | str) -> str:
+    """The key that remembers whether an update was processed (or is being processed)."""
+    return f"{PREFIX}:{slot}:update:{update_id}"
 
 
 def chat_slot(bot_id: int, key: StorageKey | None) -> str:

@@ -23,7 +23,6 @@ import base64
 import binascii
 import json
 import os
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,9 +31,10 @@ from aiogram.client.default import DefaultBotProperties
 from mangum import Mangum
 
 from lambdagram import snapstart
-from lambdagram.app import SECRET_HEADER, WebhookApp
+from lambdagram.app import SECRET_HEADER, WebhookApp, refusal
 from lambdagram.blueprint import Blueprint, Configure
 from lambdagram.deferred import INTERNAL_KEY
+from lambdagram.errors import BadUpdate, Unauthorized, WebhookError
 from lambdagram.observability import Metric, count, instrument, logger, metrics
 from lambdagram.runtime import ensure_event_loop
 from lambdagram.settings import Settings, SettingsError
@@ -90,16 +90,13 @@ class Lambdagram:
             return None
         count(Metric.REFUSED)
         headers = {str(k).lower(): v for k, v in (event.get("headers") or {}).items()}
-        given = str(headers.get(SECRET_HEADER.decode(), "")).encode()
-        if not secrets.compare_digest(given, self.webhook().settings.webhook_secret.encode()):
-            error: tuple[int, str, str] = (401, "wrong_secret", "missing or wrong secret token")
+        given = headers.get(SECRET_HEADER.decode())
+        error: WebhookError
+        if not self.webhook().secret_matches(str(given).encode() if given else None):
+            error = Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token header")
         else:
-            error = (400, "bad_update", "body is marked base64 but is not valid base64")
-        logger.warning(
-            "webhook request refused",
-            extra={"status": error[0], "error": error[1], "reason": error[2]},
-        )
-        return _json_response(*error)
+            error = BadUpdate("body is marked base64 but is not valid base64")
+        return _response(int(error.status), refusal(error))
 
     def webhook(self) -> WebhookApp:
         """The ASGI app (settings read now if not yet)."""
@@ -157,10 +154,14 @@ def _guarded(
 
 
 def _json_response(status: int, code: str, description: str) -> dict[str, Any]:
-    body = json.dumps({"ok": False, "error": code, "description": description})
+    return _response(status, {"ok": False, "error": code, "description": description})
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    """A Lambda proxy response with a JSON body (answered without mangum)."""
     return {
         "statusCode": status,
         "headers": {"content-type": "application/json"},
-        "body": body,
+        "body": json.dumps(body),
         "isBase64Encoded": False,
     }

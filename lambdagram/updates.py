@@ -32,7 +32,6 @@ from lambdagram import albums, budget, deadletter, deferred
 from lambdagram.blueprint import discard
 from lambdagram.delivery import (
     DONE_TTL,
-    PREFIX,
     ChatBusy,
     ChatCrowded,
     Claim,
@@ -40,6 +39,7 @@ from lambdagram.delivery import (
     InFlight,
     Poisoned,
     chat_slot,
+    dedupe_key,
 )
 from lambdagram.errors import (
     BotApiUnavailable,
@@ -281,9 +281,10 @@ async def _album_part(
     """Store one part of an album and answer at once; the first part schedules the closing."""
     bot = runtime.bot
     slot = chat_slot(bot.id, fsm_key(runtime.blueprint.root, bot, update))
-    dedupe = f"{PREFIX}:{slot}:update:{update.update_id}"
     try:
-        verdict = await albums.store(runtime.redis, slot, group, dedupe, update, raw, DONE_TTL)
+        verdict = await albums.store(
+            runtime.redis, slot, group, dedupe_key(slot, update.update_id), update, raw, DONE_TTL
+        )
     except RedisError as error:
         raise _unavailable(error) from None
     if verdict == "duplicate":
@@ -322,7 +323,7 @@ async def close_album(
     if not stored:
         return {"ok": True, "duplicate": True}
     updates = [to_update(part, bot) for part in stored]
-    messages = [m for u in updates if (m := u.message or u.business_message or u.channel_post)]
+    messages = [m for u in updates if (m := albums.message_of(u))]
     album = Album(
         claim_id=f"album:{group}:{messages[0].message_id}",
         messages=messages,
