@@ -1,8 +1,12 @@
 # The two commands of the README: `make demo` and `make test`. Both set the machine up first.
 PY := .venv/bin/python
 ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
+# Node.js for the Serverless Framework: the system's when new enough, else scripts/bootstrap.sh
+# puts one from PyPI here.
+export LAMBDAGRAM_NODE_DIR ?= $(CURDIR)/.tools/node
+export PATH := $(LAMBDAGRAM_NODE_DIR)/bin:$(PATH)
 
-.PHONY: help setup deploy-tools demo chat test lint typecheck unit package package-native check-package
+.PHONY: help setup deploy-tools demo chat dev test lint typecheck unit package package-native check-package
 
 help:  ## this list
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
@@ -18,6 +22,9 @@ demo: setup  ## a scripted dialog through the Lambda handler, killed mid-form
 
 chat: setup  ## talk to the bot in the terminal
 	@$(PY) -m lambdagram chat
+
+dev: setup  ## BOT_TOKEN=... : your bot in Telegram from this machine (getUpdates), no AWS
+	@$(PY) -m lambdagram poll $(if $(DELETE_WEBHOOK),--delete-webhook)
 
 lint: setup
 	$(PY) -m ruff check .

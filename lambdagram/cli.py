@@ -23,6 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("demo", help="scripted dialog through the Lambda path, killed mid-form")
     commands.add_parser("chat", help="talk to the bot in this terminal through the Lambda path")
+    polling = commands.add_parser(
+        "poll",
+        help="the bot against the real Telegram, no AWS: getUpdates through the Lambda path "
+        "(reads BOT_TOKEN; REDIS_URL, else a throwaway redis-server; TELEGRAM_API_URL)",
+    )
+    polling.add_argument(
+        "--delete-webhook",
+        action="store_true",
+        help="remove the bot's webhook first (polling is refused while one is set)",
+    )
     dead = commands.add_parser(
         "deadletter", help="updates this aiogram could not process (uses the function's env)"
     )
@@ -61,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.command == "webhook":
         return _webhook(args)
+    if args.command == "poll":
+        from lambdagram.local import poll
+
+        return poll.run(delete_webhook=args.delete_webhook)
     from lambdagram.local import chat
 
     return chat.run()

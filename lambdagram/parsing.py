@@ -12,6 +12,9 @@ from pydantic import ValidationError
 
 from lambdagram.errors import BadUpdate
 
+MAX_DEPTH = 64
+"""Deepest JSON nesting accepted; a real Update (replies, pins, keyboards) nests about 12 deep."""
+
 
 def parse_body(body: bytes) -> dict[str, Any]:
     """The body as a JSON object with an integer ``update_id``, or `BadUpdate`."""
@@ -23,12 +26,29 @@ def parse_body(body: bytes) -> dict[str, Any]:
         raise BadUpdate(f"body is not valid JSON: {str(error)[:200]}") from None
     if not isinstance(raw, dict):
         raise BadUpdate(f"body is JSON {type(raw).__name__}, not an object (a Telegram Update)")
+    if too_deep(raw):  # Python 3.13's json parses far deeper than 3.12's recursion limit
+        raise BadUpdate("body is JSON nested too deeply to be a Telegram Update")
     update_id = raw.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
         raise BadUpdate("body has no integer update_id: it is not a Telegram Update")
     if not 0 <= update_id < 2**63:
         raise BadUpdate("update_id is out of range: it is not a Telegram Update")
     return raw
+
+
+def too_deep(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether objects and arrays in ``value`` nest deeper than ``limit`` (no recursion)."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(limit):
+        level = [
+            child
+            for node in level
+            for child in (node.values() if isinstance(node, dict) else node)
+            if isinstance(child, dict | list)
+        ]
+        if not level:
+            return False
+    return True
 
 
 class Unprocessable(ValueError):

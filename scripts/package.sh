@@ -10,7 +10,19 @@ case "$arch" in
   x86_64) wheels=x86_64 ;;
   *) echo "architecture must be arm64 or x86_64, not $arch" >&2; exit 2 ;;
 esac
+PATH=${LAMBDAGRAM_NODE_DIR:-$PWD/.tools/node}/bin:$PATH  # scripts/bootstrap.sh's Node.js, if it made one
 [ -x node_modules/.bin/serverless ] || npm ci --no-progress --no-fund --no-audit >&2
+# Skip the build when nothing that goes into it changed since the last one in "$out".
+inputs=$(
+  { echo "$stage $arch ${PYTHON_BIN:-}"; find handler.py bot lambdagram requirements.txt serverless.yml \
+      infra/serverless package-lock.json scripts/package.sh scripts/compile_pyc.py -type f \
+      ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort | xargs -d '\n' sha256sum
+  } | sha256sum | cut -c1-32
+)
+if [ -f "$out/lambdagram.zip" ] && [ "$(cat "$out/.inputs" 2>/dev/null)" = "$inputs" ]; then
+  echo "$out is up to date (same inputs as its last build)" >&2
+  echo "$out/lambdagram.zip"; exit 0
+fi
 rm -rf "$out"
 # Packaging resolves no AWS values; dummy credentials keep the framework offline.
 AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-offline-packaging} \
@@ -22,4 +34,5 @@ SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
     --param="architecture=$arch" --param="wheelPlatform=$wheels" --package "$out" >&2
 # Bytecode that a read-only /var/task can use (scripts/compile_pyc.py says why).
 "${PYTHON_BIN:-$PWD/.venv/bin/python}" scripts/compile_pyc.py "$out/lambdagram.zip"
+echo "$inputs" > "$out/.inputs"
 echo "$out/lambdagram.zip"

@@ -3,8 +3,9 @@
 It speaks the Bot API's URL scheme (``/bot<token>/<method>``) and its request encodings
 (query string, urlencoded or multipart form, JSON), answers ``getMe``, the ``send*``
 and ``edit*`` methods with the Message Telegram would return (`bot_api_results`), the
-webhook methods with stored webhook info, and the rest with ``true``. Point
-``TELEGRAM_API_URL`` at `FakeTelegram.url`.
+webhook methods with stored webhook info, ``getUpdates`` from a queue that `send_update`
+fills (long polling, offsets confirming updates, 409 while a webhook is set, as Telegram
+does), and the rest with ``true``. Point ``TELEGRAM_API_URL`` at `FakeTelegram.url`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,12 @@ class _State:
     webhook: dict[str, Any] = field(default_factory=dict)
     valid_tokens: set[str] | None = None
     results: Results = field(default_factory=Results)
+    updates: list[dict[str, Any]] = field(default_factory=list)  # not confirmed yet
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Condition = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arrived = threading.Condition(self.lock)
 
 
 class FakeTelegram(LoopbackHTTPServer):
@@ -80,7 +86,20 @@ class FakeTelegram(LoopbackHTTPServer):
         with self.state.lock:
             self.state.calls.clear()
             self.state.failures.clear()
+            self.state.updates.clear()
             self.state.results = Results()  # message ids start over
+
+    def send_update(self, update: dict[str, Any]) -> None:
+        """Queue ``update`` for ``getUpdates`` (as a user's message reaches Telegram)."""
+        with self.state.arrived:
+            self.state.updates.append(update)
+            self.state.arrived.notify_all()
+
+    @property
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """The queued updates no ``getUpdates`` offset has confirmed yet."""
+        with self.state.lock:
+            return list(self.state.updates)
 
     def fail(
         self, method: str, error_code: int, description: str, *, retry_after: int | None = None
@@ -134,6 +153,9 @@ class _Handler(JSONRequestHandler):
             return
         with self.state.lock:
             failure = self.state.failures.get(method.lower())
+        if method.lower() == "getupdates" and failure is None:
+            self._get_updates(token, params)
+            return
         fails = failure is not None and failure.status != 200
         result = None if fails else self._result(token, method.lower(), params)
         with self.state.lock:
@@ -143,6 +165,30 @@ class _Handler(JSONRequestHandler):
         if failure is not None and fails:
             self._fail(failure)
             return
+        self.reply_json(200, {"ok": True, "result": result})
+
+    def _get_updates(self, token: str, params: dict[str, Any]) -> None:
+        """Telegram's long polling: confirm below ``offset``, wait up to ``timeout`` seconds."""
+        offset = int(params.get("offset") or 0)
+        limit = int(params.get("limit") or 100)
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 50.0)
+        with self.state.arrived:
+            if self.state.webhook.get("url"):
+                conflict = {
+                    "ok": False,
+                    "error_code": 409,
+                    "description": "Conflict: can't use getUpdates method while webhook is "
+                    "active; use deleteWebhook to delete the webhook first",
+                }
+                self.state.calls.append(ApiCall(token, "getUpdates", params, None))
+                self.reply_json(409, conflict)
+                return
+            self.state.updates[:] = [u for u in self.state.updates if u["update_id"] >= offset]
+            while not self.state.updates and (left := deadline - time.monotonic()) > 0:
+                self.state.arrived.wait(left)
+                self.state.updates[:] = [u for u in self.state.updates if u["update_id"] >= offset]
+            result = self.state.updates[:limit]
+            self.state.calls.append(ApiCall(token, "getUpdates", params, result))
         self.reply_json(200, {"ok": True, "result": result})
 
     def _fail(self, failure: _Failure) -> None:

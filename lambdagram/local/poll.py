@@ -1,0 +1,359 @@
+"""``python -m lambdagram poll``: the bot against the real Telegram from a laptop, no AWS.
+
+Long-polls ``getUpdates`` and hands each update to ``handler.handler`` inside a Function URL
+event carrying the webhook secret, exactly as Lambda would get it from Telegram: the same
+claim and commit in Redis, the same answers. What the function returns as its webhook reply
+is sent to the Bot API, as Telegram does with it. The offset advances only after a 2xx; a
+409 or 5xx (another invocation holds the update, Redis or the Bot API is down) is retried
+after a pause that doubles up to 30 s, as Telegram retries a webhook. Other 4xx answers
+(an update the function refuses for good) are reported and skipped.
+
+Album closers, which the deployed function queues as asynchronous self-invocations, go to a
+stand-in Invoke API on loopback and run here once the updates stop coming, so albums arrive
+whole as on Lambda. Ctrl-C stops between updates (one being processed is finished first).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from lambdagram.local.events import LambdaContext, lambda_event, response_json
+
+LONG_POLL = 25  # seconds getUpdates waits for an update (Telegram allows up to 50)
+RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+OFFICIAL_API = "https://api.telegram.org"
+
+
+class PollError(RuntimeError):
+    """Polling cannot go on; the message says why and what to do."""
+
+
+class ApiError(RuntimeError):
+    """The Bot API answered ``ok: false`` (or not at all)."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(f"{status}: {description}")
+        self.status = status
+        self.description = description
+
+
+@dataclass
+class BotApi:
+    """Just enough of a Bot API client for polling: JSON in, ``result`` out."""
+
+    token: str
+    base_url: str = OFFICIAL_API
+
+    def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10) -> Any:
+        """Call ``method``; its ``result``, or `ApiError` (status 0: the API was unreachable)."""
+        url = f"{self.base_url.rstrip('/')}/bot{self.token}/{method}"
+        data = json.dumps(params or {}).encode()
+        request = urllib.request.Request(
+            url, data=data, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                answer = json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            try:
+                answer = json.loads(error.read() or b"{}")
+            except ValueError:
+                answer = {}
+            description = str(answer.get("description") or error.reason)
+            raise ApiError(error.code, description) from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError) as error:
+            reason = getattr(error, "reason", error)
+            raise ApiError(0, f"cannot reach {self.base_url}: {reason}") from None
+        if not answer.get("ok"):
+            raise ApiError(int(answer.get("error_code") or 0), str(answer.get("description")))
+        return answer.get("result")
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class Poller:
+    """Feeds updates from ``getUpdates`` through ``handler`` until `stop` is called."""
+
+    api: BotApi
+    handler: Handler
+    secret: str
+    allowed_updates: list[str] | None = None
+    out: TextIO = sys.stdout
+    pauses: tuple[float, ...] = RETRY_PAUSES
+    long_poll: int = LONG_POLL
+    offset: int | None = None
+    deferred: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
+    stopping: bool = False
+    _busy: bool = False
+
+    def check_webhook(self, *, delete: bool) -> None:
+        """Refuse while a webhook is set (Telegram would not answer getUpdates), or remove it."""
+        url = self.api.call("getWebhookInfo").get("url")
+        if not url:
+            return
+        if not delete:
+            msg = (
+                f"a webhook is set ({url}), so Telegram sends updates there and refuses "
+                "getUpdates. Run again with --delete-webhook to remove it (make webhook-set "
+                "points Telegram back at the deployed function)"
+            )
+            raise PollError(msg)
+        self.api.call("deleteWebhook")
+        self.say(f"deleted the webhook {url} (make webhook-set restores it)")
+
+    def run(self) -> None:
+        """Poll until `stop`; each update to completion, then the next."""
+        while not self.stopping:
+            updates: list[dict[str, Any]] = []
+            with self._idle():
+                updates = self._get_updates()
+            for update in updates:
+                self.deliver(update)
+                if self._stopped():
+                    break
+            if not updates:
+                self._run_deferred()
+        self._confirm()
+
+    def deliver(self, update: dict[str, Any]) -> None:
+        """Hand one update to the function until it answers 2xx (or refuses it for good)."""
+        update_id = int(update["update_id"])
+        with self._busy_with():
+            for attempt in range(1_000_000):
+                response = self.handler(lambda_event(update, secret=self.secret), LambdaContext())
+                status = int(response.get("statusCode", 500))
+                body = _body(response)
+                if 200 <= status < 300:
+                    self.say(f"update {update_id} ({_kind(update)}): {status} {_outcome(body)}")
+                    if isinstance(body, dict) and "method" in body:
+                        self._send_reply(body)
+                    break
+                error = body.get("error") if isinstance(body, dict) else body
+                if status != 409 and 400 <= status < 500:
+                    self.say(f"update {update_id}: {status} {error}: skipped (refused for good)")
+                    break
+                pause = self.pauses[min(attempt, len(self.pauses) - 1)]
+                self.say(f"update {update_id}: {status} {error}: retrying in {pause:g} s")
+                self._pause(pause)
+                if self._stopped():
+                    return  # not confirmed: Telegram gives it to the next poll
+            self.offset = update_id + 1
+
+    def queue_deferred(self, event: dict[str, Any]) -> None:
+        """Keep an asynchronous self-invocation for when the updates pause."""
+        self.deferred.append(event)
+
+    def stop(self) -> None:
+        """Stop after the update being processed (at once if none is)."""
+        self.stopping = True
+
+    def _stopped(self) -> bool:  # a method: a signal handler changes `stopping` meanwhile
+        return self.stopping
+
+    def say(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+    def interrupt(self, _signum: int, _frame: FrameType | None) -> None:
+        """SIGINT: stop; interrupt a wait, never an update being processed."""
+        self.stop()
+        if self._busy:
+            self.say("stopping after this update...")
+        else:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def _idle(self) -> Iterator[None]:
+        """A wait that Ctrl-C may cut short."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.stopping = True
+
+    @contextlib.contextmanager
+    def _busy_with(self) -> Iterator[None]:
+        """Work that Ctrl-C must not cut short."""
+        self._busy = True
+        try:
+            yield
+        finally:
+            self._busy = False
+
+    def _pause(self, seconds: float) -> None:
+        self._busy = False
+        with self._idle():
+            time.sleep(seconds)
+        self._busy = True
+
+    def _get_updates(self) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"timeout": 1 if self.deferred else self.long_poll}
+        if self.offset is not None:
+            params["offset"] = self.offset
+        if self.allowed_updates is not None:
+            params["allowed_updates"] = self.allowed_updates
+        for attempt in range(1_000_000):
+            try:
+                updates: list[dict[str, Any]] = self.api.call(
+                    "getUpdates", params, timeout=params["timeout"] + 10
+                )
+                return updates
+            except ApiError as error:
+                if error.status in {401, 404}:
+                    msg = f"Telegram refused the token ({error}): check BOT_TOKEN"
+                    raise PollError(msg) from None
+                pause = self.pauses[min(attempt, len(self.pauses) - 1)]
+                self.say(f"getUpdates failed ({error}): retrying in {pause:g} s")
+                time.sleep(pause)
+        return []
+
+    def _send_reply(self, body: dict[str, Any]) -> None:
+        params = dict(body)
+        method = str(params.pop("method"))
+        try:
+            self.api.call(method, params)
+        except ApiError as error:  # Telegram ignores a failed webhook reply as well
+            self.say(f"  the webhook reply {method} failed: {error}")
+
+    def _run_deferred(self) -> None:
+        while self.deferred and not self.stopping:
+            with self._busy_with():
+                self.handler(self.deferred.popleft(), LambdaContext())
+
+    def _confirm(self) -> None:
+        """Tell Telegram the processed updates are done (getUpdates with the next offset)."""
+        if self.offset is None:
+            return
+        with self._busy_with(), contextlib.suppress(ApiError):
+            self.api.call("getUpdates", {"offset": self.offset, "limit": 1, "timeout": 0})
+
+
+def _body(response: dict[str, Any]) -> Any:
+    try:
+        return response_json(response)
+    except ValueError:
+        return response.get("body")
+
+
+def _kind(update: dict[str, Any]) -> str:
+    kind = next((key for key in update if key != "update_id"), "empty")
+    event = update.get(kind)
+    chat = event.get("chat", {}).get("id") if isinstance(event, dict) else None
+    if chat is None and isinstance(event, dict):
+        chat = (event.get("message") or {}).get("chat", {}).get("id")
+    return f"{kind} in chat {chat}" if chat is not None else kind
+
+
+def _outcome(body: Any) -> str:
+    if not isinstance(body, dict) or not body:
+        return "handled"
+    if "method" in body:
+        return f"handled, replied with {body['method']}"
+    flags = [key for key in ("duplicate", "dead_letter", "album_part") if body.get(key)]
+    if body.get("handled") is False:
+        flags.append("handler failed (see the log)")
+    return ", ".join(flags) or "handled"
+
+
+def run(*, delete_webhook: bool = False, log_dir: Path | None = None) -> int:
+    """The ``poll`` command: set up Redis, the stand-in Invoke API and the function, then poll."""
+    from lambdagram.cli import load_app
+    from lambdagram.local.fake_lambda import FakeLambda
+    from lambdagram.local.redis_server import RedisServer, RedisServerMissing
+    from lambdagram.runtime import ensure_event_loop
+    from lambdagram.settings import Settings, SettingsError
+
+    token = os.environ.get("BOT_TOKEN", "")
+    if not token:
+        print(
+            "error: BOT_TOKEN is not set: export the token @BotFather gave your bot "
+            "(BOT_TOKEN=123456:ABC... python -m lambdagram poll)",
+            file=sys.stderr,
+        )
+        return 1
+    api = BotApi(token, os.environ.get("TELEGRAM_API_URL") or OFFICIAL_API)
+    with contextlib.ExitStack() as stack:
+        redis_url = os.environ.get("REDIS_URL")
+        if not redis_url:
+            try:
+                redis_url = stack.enter_context(RedisServer()).url
+            except RedisServerMissing as error:
+                print(f"error: {error}; or set REDIS_URL", file=sys.stderr)
+                return 1
+            print(
+                f"No REDIS_URL: started a throwaway redis-server ({redis_url}); "
+                "the dialogs' state goes with it when polling stops."
+            )
+        poller = Poller(api, handler=lambda event, context: {}, secret="")
+        invoke = stack.enter_context(FakeLambda(poller.queue_deferred))
+        secret = os.environ.get("WEBHOOK_SECRET") or secrets.token_urlsafe(24)
+        os.environ.update(
+            WEBHOOK_SECRET=secret,
+            REDIS_URL=redis_url,
+            # The function queues album closers as asynchronous invocations of itself.
+            AWS_LAMBDA_FUNCTION_NAME=os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "lambdagram-poll"),
+            AWS_REGION=os.environ.get("AWS_REGION", "local"),
+            AWS_ENDPOINT_URL_LAMBDA=invoke.url,
+            AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+            AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+        )
+        try:
+            Settings.from_environ(os.environ)
+        except SettingsError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        logs_dir = log_dir or Path.cwd() / ".tmp"
+        logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = logs_dir / "poll.log"
+        logs = stack.enter_context(log_path.open("a"))
+        with contextlib.redirect_stdout(logs):  # the function's JSON logs, as CloudWatch has them
+            app = load_app()
+        poller.handler = _logged(app.lambda_handler, logs)
+        poller.secret = secret
+        poller.allowed_updates = app.blueprint.used_update_types()
+        try:
+            poller.check_webhook(delete=delete_webhook)
+            me = api.call("getMe")
+        except (PollError, ApiError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(
+            f"Polling as @{me.get('username')} (the function's logs: {log_path}). "
+            "Message the bot in Telegram; Ctrl-C stops."
+        )
+        previous = signal.signal(signal.SIGINT, poller.interrupt)
+        try:
+            poller.run()
+        except PollError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            with contextlib.redirect_stdout(logs):
+                ensure_event_loop().run_until_complete(app.close())
+        print("Stopped.")
+    return 0
+
+
+def _logged(handler: Handler, logs: TextIO) -> Handler:
+    """``handler`` with its stdout (JSON logs and EMF metrics) going to ``logs``."""
+
+    def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        with contextlib.redirect_stdout(logs):
+            return handler(event, context)
+
+    return invoke

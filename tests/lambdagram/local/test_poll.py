@@ -1,0 +1,201 @@
+"""``python -m lambdagram poll``: getUpdates from the (fake) Bot API through the Lambda path."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from lambdagram.local.events import message_update, photo_update
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import ROOT
+from lambdagram.local.redis_server import RedisServer
+
+from tests.conftest import TOKEN
+
+WAIT = 60.0  # generous: a loaded two-core machine
+
+
+class PollProcess:
+    """``python -m lambdagram poll`` in a child process, its output read line by line."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lambdagram", "poll", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, text: str) -> str:
+        """The first new line holding ``text`` (fails after `WAIT` or if the process ends)."""
+        deadline = time.monotonic() + WAIT
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                pytest.fail(f"poll exited before {text!r}: {self.lines}")
+            self.lines.append(line)
+            if text in line:
+                return line
+        pytest.fail(f"no {text!r} within {WAIT} s: {self.lines}")
+
+    def stop(self) -> int:
+        """Ctrl-C, then the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=WAIT)
+        while (line := self._queue.get(timeout=WAIT)) is not None:
+            self.lines.append(line)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own that keeps its data across a restart."""
+    with RedisServer(persistent=True) as server:
+        yield server
+
+
+@pytest.fixture
+def start_poll(
+    telegram: FakeTelegram, redis: RedisServer, tmp_path: Path
+) -> Iterator[Callable[..., PollProcess]]:
+    started: list[PollProcess] = []
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REDIS_"))},
+        "BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_URL": telegram.url,
+        "REDIS_URL": redis.url,
+        "PYTHONPATH": str(ROOT),
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+    def start(app: str = "tests.support.bots.form:app", *args: str) -> PollProcess:
+        poll = PollProcess({**env, "LAMBDAGRAM_APP": app}, tmp_path, *args)
+        started.append(poll)
+        return poll
+
+    yield start
+    for poll in started:
+        poll.kill()
+
+
+def texts(telegram: FakeTelegram) -> list[str]:
+    return [str(call.params.get("text")) for call in telegram.calls_to("sendMessage")]
+
+
+def test_a_dialog_runs_through_the_lambda_path_and_a_redis_outage_is_retried(
+    start_poll: Callable[..., PollProcess],
+    telegram: FakeTelegram,
+    redis: RedisServer,
+    tmp_path: Path,
+) -> None:
+    poll = start_poll()
+    poll.wait_for("Polling as @")
+
+    telegram.send_update(message_update("/start", chat_id=5))
+    poll.wait_for("replied with sendMessage")  # the webhook reply, sent by the poller
+    telegram.send_update(message_update("Ada", chat_id=5))
+    poll.wait_for("replied with sendMessage")
+    redis.stop()
+    telegram.send_update(message_update("36", chat_id=5))
+    poll.wait_for("503 storage_unavailable: retrying in")
+    redis.start()
+    poll.wait_for("replied with sendMessage")
+    telegram.send_update(message_update("/skip", chat_id=5))
+    poll.wait_for("handled")
+
+    assert texts(telegram)[:3] == [
+        "Hi! Let's fill a short questionnaire. What's your name?",
+        "Nice to meet you, <b>Ada</b>! How old are you?",
+        "Tell me a little about yourself, or send /skip.",
+    ]
+    assert "Name: Ada\nAge: 36" in texts(telegram)[3]  # the summary the function awaited
+    assert poll.stop() == 0
+    assert poll.lines[-1] == "Stopped."
+    assert telegram.pending_updates == []  # the processed updates were confirmed
+    logs = (tmp_path / ".tmp" / "poll.log").read_text()
+    processed = [json.loads(line) for line in logs.splitlines() if '"update processed"' in line]
+    assert len(processed) == 4
+    assert TOKEN not in logs
+    assert TOKEN.split(":")[1] not in "\n".join(poll.lines)
+
+
+def test_a_set_webhook_is_refused_unless_told_to_delete_it(
+    start_poll: Callable[..., PollProcess], telegram: FakeTelegram
+) -> None:
+    telegram.state.webhook = {"url": "https://abc.lambda-url.eu-west-1.on.aws/webhook"}
+
+    refused = start_poll()
+    assert refused.process.wait(timeout=WAIT) == 1
+    assert refused.process.stdout is not None
+    refused.wait_for("--delete-webhook")
+
+    poll = start_poll("tests.support.bots.form:app", "--delete-webhook")
+    poll.wait_for("deleted the webhook https://abc.lambda-url")
+    poll.wait_for("Polling as @")
+    telegram.send_update(message_update("/help", chat_id=6))
+    poll.wait_for("replied with sendMessage")
+    assert poll.stop() == 0
+
+
+def test_an_album_reaches_the_handler_whole_once(
+    start_poll: Callable[..., PollProcess], telegram: FakeTelegram
+) -> None:
+    poll = start_poll("tests.support.bots.album:app")
+    poll.wait_for("Polling as @")
+
+    for caption in ("one", "two", "three"):
+        telegram.send_update(photo_update(chat_id=7, media_group_id="g1", caption=caption))
+    deadline = time.monotonic() + WAIT
+    while not telegram.calls_to("sendMediaGroup") and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert texts(telegram) == ["Album 1: 3 photos (one, two, three)"]
+    assert len(telegram.calls_to("sendMediaGroup")) == 1
+    assert poll.stop() == 0
+
+
+def test_without_a_token_it_says_what_to_set() -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "BOT_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdagram", "poll"],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: BOT_TOKEN is not set")
