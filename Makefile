@@ -6,10 +6,10 @@ ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 export LAMBDAGRAM_NODE_DIR ?= $(CURDIR)/.tools/node
 export PATH := $(LAMBDAGRAM_NODE_DIR)/bin:$(PATH)
 
-.PHONY: help setup deploy-tools demo chat dev test lint typecheck unit package package-native check-package
+.PHONY: help setup deploy-tools demo chat dev test test-py313 lint typecheck unit package package-native check-package
 
 help:  ## this list
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
 
 setup:
 	@scripts/bootstrap.sh
@@ -47,32 +47,51 @@ package-native: deploy-tools  ## dist/native: the same zip for this machine, to 
 test: lint typecheck package package-native  ## everything CI runs
 	LAMBDAGRAM_REQUIRE_PACKAGE=1 LAMBDAGRAM_REQUIRE_REDIS=1 $(PY) -m pytest
 
+PY313 ?= python3.13
+test-py313: setup  ## the tests on Python 3.13 as well (in .venv-3.13; PY313=/path/to/python3.13)
+	test -x .venv-3.13/bin/python || $(PY313) -m venv .venv-3.13
+	.venv-3.13/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	LAMBDAGRAM_REQUIRE_REDIS=1 .venv-3.13/bin/python -m pytest
+
 # ---- Deploying (needs an AWS account; see README "Deploy") ----------------------------------
+# One set of knobs for every command below: make deploy STAGE=prod REGION=eu-central-1 \
+#   PARAMS="network=vpc redisCluster=1"   (PARAMS: serverless.yml's params, name=value each)
 STAGE ?= dev
+REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),eu-west-1)
+PARAMS ?=
 SLS := node_modules/.bin/serverless
+SLS_PARAMS = --region $(REGION) $(foreach p,$(PARAMS),--param="$(p)")
+SLS_ARGS = --stage $(STAGE) $(SLS_PARAMS)
 SSM_PATH = /lambdagram/$(STAGE)
 AWS ?= aws
+SSM = $(AWS) --region $(REGION) ssm
+SSM_GET = $(SSM) get-parameter --with-decryption --query Parameter.Value --output text --name $(SSM_PATH)
 
-.PHONY: deploy webhook-set webhook-info remove local-up local-params local-deploy local-send local-down
+.PHONY: params deploy preflight webhook-set webhook-info remove local-up local-params local-deploy local-send local-down
 
-deploy: deploy-tools  ## package (with usable bytecode), deploy that package, point Telegram at it
-	scripts/package.sh $(STAGE) arm64 dist/$(STAGE)
-	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage $(STAGE) --package dist/$(STAGE)
-	$(MAKE) webhook-set STAGE=$(STAGE)
+params: setup  ## BOT_TOKEN=... REDIS_URL=... : the stage's SecureStrings in SSM (the webhook secret made once)
+	@STAGE=$(STAGE) REGION=$(REGION) AWS="$(AWS)" scripts/params.sh
 
-webhook-set: setup  ## setWebhook to the deployed Function URL, secrets read from SSM
-	@url=$$($(SLS) info --stage $(STAGE) --verbose | sed -n 's/^ *WebhookLambdaFunctionUrl: *//p'); \
-	test -n "$$url" || { echo "no Function URL in 'serverless info --stage $(STAGE)'" >&2; exit 1; }; \
-	BOT_TOKEN=$${BOT_TOKEN:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/bot-token --query Parameter.Value --output text)} \
-	WEBHOOK_SECRET=$${WEBHOOK_SECRET:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/webhook-secret --query Parameter.Value --output text)} \
+preflight: deploy-tools  ## can this account deploy the stage? (reserved concurrency vs the account's quota)
+	@STAGE=$(STAGE) REGION=$(REGION) AWS="$(AWS)" scripts/preflight.sh $(SLS_ARGS)
+
+deploy: preflight  ## package (with usable bytecode), deploy that package, point Telegram at it
+	AWS_REGION=$(REGION) scripts/package.sh $(STAGE) arm64 dist/$(STAGE) $(SLS_PARAMS)
+	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --package dist/$(STAGE) $(SLS_ARGS)
+	$(MAKE) webhook-set STAGE=$(STAGE) REGION=$(REGION) PARAMS="$(PARAMS)"
+
+webhook-set: deploy-tools  ## setWebhook to the deployed Function URL or HTTP API, secrets read from SSM
+	@url=$$($(SLS) info --verbose $(SLS_ARGS) | sed -n 's/^ *\(WebhookLambdaFunctionUrl\|HttpApiUrl\): *//p' | head -n 1); \
+	test -n "$$url" || { echo "error: no Function URL or HTTP API URL in 'serverless info $(SLS_ARGS)': deployed?" >&2; exit 1; }; \
+	BOT_TOKEN=$${BOT_TOKEN:-$$($(SSM_GET)/bot-token)} \
+	WEBHOOK_SECRET=$${WEBHOOK_SECRET:-$$($(SSM_GET)/webhook-secret)} \
 	$(PY) -m lambdagram webhook set "$$url"
 
-webhook-info: setup
-	@BOT_TOKEN=$${BOT_TOKEN:-$$($(AWS) ssm get-parameter --with-decryption --name $(SSM_PATH)/bot-token --query Parameter.Value --output text)} \
-	$(PY) -m lambdagram webhook info
+webhook-info: setup  ## what Telegram says about the webhook: URL, pending updates, last error
+	@BOT_TOKEN=$${BOT_TOKEN:-$$($(SSM_GET)/bot-token)} $(PY) -m lambdagram webhook info
 
-remove: deploy-tools
-	$(SLS) remove --stage $(STAGE)
+remove: deploy-tools  ## delete the stage's stack (the SSM parameters stay)
+	$(SLS) remove $(SLS_ARGS)
 
 # ---- Rehearsing with LocalStack (needs Docker; see README) -----------------------------------
 LOCALSTACK := http://localhost:4566

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build the deployable zip and CloudFormation template offline: no AWS account, no Docker.
-#   scripts/package.sh STAGE ARCH OUT   e.g. scripts/package.sh dev arm64 dist/dev
-# ARCH is arm64 (what `serverless deploy` ships) or x86_64 (to run the zip on an x86 machine).
+#   scripts/package.sh STAGE ARCH OUT [SERVERLESS ARGS]   e.g. scripts/package.sh dev arm64 dist/dev
+# ARCH is arm64 (what `serverless deploy` ships) or x86_64 (to run the zip on an x86 machine);
+# further arguments go to `serverless package` (--param="network=vpc", --region eu-central-1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stage=${1:?stage} arch=${2:?arm64|x86_64} out=${3:?output dir}
+shift 3
 case "$arch" in
   arm64) wheels=aarch64 ;;
   x86_64) wheels=x86_64 ;;
@@ -14,7 +16,7 @@ PATH=${LAMBDAGRAM_NODE_DIR:-$PWD/.tools/node}/bin:$PATH  # scripts/bootstrap.sh'
 [ -x node_modules/.bin/serverless ] || npm ci --no-progress --no-fund --no-audit >&2
 # Skip the build when nothing that goes into it changed since the last one in "$out".
 inputs=$(
-  { echo "$stage $arch ${PYTHON_BIN:-}"; find handler.py bot lambdagram requirements.txt serverless.yml \
+  { echo "$stage $arch ${PYTHON_BIN:-} ${AWS_REGION:-} $*"; find handler.py bot lambdagram requirements.txt serverless.yml \
       infra/serverless package-lock.json scripts/package.sh scripts/compile_pyc.py -type f \
       ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort | xargs -d '\n' sha256sum
   } | sha256sum | cut -c1-32
@@ -31,7 +33,7 @@ AWS_REGION=${AWS_REGION:-eu-west-1} \
 PYTHON_BIN=${PYTHON_BIN:-$PWD/.venv/bin/python} \
 SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
   node_modules/.bin/serverless package --stage "$stage" \
-    --param="architecture=$arch" --param="wheelPlatform=$wheels" --package "$out" >&2
+    --param="architecture=$arch" --param="wheelPlatform=$wheels" --package "$out" "$@" >&2
 # Bytecode that a read-only /var/task can use (scripts/compile_pyc.py says why).
 "${PYTHON_BIN:-$PWD/.venv/bin/python}" scripts/compile_pyc.py "$out/lambdagram.zip"
 echo "$inputs" > "$out/.inputs"

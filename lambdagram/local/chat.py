@@ -12,10 +12,10 @@ import contextlib
 import os
 import secrets
 import sys
-import tempfile
 from typing import Any
 
 from lambdagram.cli import load_app
+from lambdagram.local import log_file
 from lambdagram.local.events import (
     LambdaContext,
     callback_update,
@@ -44,6 +44,30 @@ def _update(text: str, buttons: list[Button]) -> dict[str, Any] | None:
     return callback_update(button.data, message_id=button.message_id, chat_id=CHAT_ID)
 
 
+def _where_the_chat_stands(redis_url: str) -> str | None:
+    """The chat's FSM state and data in Redis, in words, or None if it has none."""
+    from aiogram.fsm.storage.base import StorageKey
+
+    from lambdagram.storage import create_redis, create_storage
+
+    settings = Settings.from_environ(os.environ)
+    key = StorageKey(bot_id=int(TOKEN.split(":")[0]), chat_id=CHAT_ID, user_id=CHAT_ID)
+
+    async def read() -> tuple[str | None, dict[str, Any]]:
+        redis = create_redis(settings)
+        try:
+            storage = create_storage(redis, settings)
+            return await storage.get_state(key), await storage.get_data(key)
+        finally:
+            await redis.aclose()
+
+    state, data = ensure_event_loop().run_until_complete(read())
+    if state is None and not data:
+        return None
+    shown = ", ".join(f"{name}={value!r}" for name, value in data.items()) or "none"
+    return f"state {state or '(none)'}, data {shown}"
+
+
 def run() -> int:
     """Read lines until EOF or /quit, answering each through the Lambda handler."""
     with contextlib.ExitStack() as stack:
@@ -58,11 +82,7 @@ def run() -> int:
             REDIS_URL=redis_url,
             TELEGRAM_API_URL=telegram.url,
         )
-        logs = stack.enter_context(
-            tempfile.NamedTemporaryFile(
-                "w", prefix="lambdagram-chat-", suffix=".log", delete=False
-            )
-        )
+        logs = stack.enter_context(log_file("chat").open("w"))
         try:
             Settings.from_environ(os.environ)  # a wrong REDIS_URL, say, is one clear line
         except SettingsError as error:
@@ -71,10 +91,13 @@ def run() -> int:
         with contextlib.redirect_stdout(logs):  # the logger keeps the stream it starts with
             app = load_app()
 
-        print(
-            f"Chatting with the bot (Redis: {redis_url}; the function's logs: {logs.name}).\n"
-            "Send /start to begin; press a button with #1, #2, ...; /quit or Ctrl-D to leave."
-        )
+        print(f"Chatting with the bot (Redis: {redis_url}; the function's logs: {logs.name}).")
+        where = _where_the_chat_stands(redis_url)
+        if where:
+            print(f"Resuming this chat from Redis: {where}. Carry on where you left off.")
+        else:
+            print("Send /start to begin.")
+        print("Press a button with #1, #2, ...; /quit or Ctrl-D to leave.")
         buttons: list[Button] = []
         while True:
             try:

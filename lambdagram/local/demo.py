@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-import tempfile
 
 import redis
 
+from lambdagram.local import log_file
 from lambdagram.local.events import lambda_event, message_update, response_json
 from lambdagram.local.fake_telegram import ApiCall, FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
@@ -30,15 +30,14 @@ AFTER_KILL = ["<a sticker>", "I write programs for machines that do not exist ye
 def run() -> int:
     """Run the demo; 0 when the dialog completed across the restart."""
     secret = secrets.token_urlsafe(24)
-    logs = tempfile.NamedTemporaryFile(  # noqa: SIM115 - kept for the reader after the run
-        "w", prefix="lambdagram-demo-", suffix=".log", delete=False
-    )
+    logs = log_file("demo").open("w")
     with logs, RedisServer() as redis_server, FakeTelegram() as telegram:
         env = {
             "BOT_TOKEN": TOKEN,
             "WEBHOOK_SECRET": secret,
             "REDIS_URL": redis_server.url,
             "TELEGRAM_API_URL": telegram.url,
+            "POWERTOOLS_LOG_LEVEL": "INFO",  # one "update processed" line per update
         }
         print(f"redis-server on {redis_server.url}, fake Bot API on {telegram.url}")
         print(f"the function's JSON logs and EMF metrics go to {logs.name}\n")

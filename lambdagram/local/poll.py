@@ -27,7 +27,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -269,9 +268,10 @@ def _outcome(body: Any) -> str:
     return ", ".join(flags) or "handled"
 
 
-def run(*, delete_webhook: bool = False, log_dir: Path | None = None) -> int:
+def run(*, delete_webhook: bool = False) -> int:
     """The ``poll`` command: set up Redis, the stand-in Invoke API and the function, then poll."""
     from lambdagram.cli import load_app
+    from lambdagram.local import log_file
     from lambdagram.local.fake_lambda import FakeLambda
     from lambdagram.local.redis_server import RedisServer, RedisServerMissing
     from lambdagram.runtime import ensure_event_loop
@@ -316,10 +316,8 @@ def run(*, delete_webhook: bool = False, log_dir: Path | None = None) -> int:
         except SettingsError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        logs_dir = log_dir or Path.cwd() / ".tmp"
-        logs_dir.mkdir(parents=True, exist_ok=True)
-        log_path = logs_dir / "poll.log"
-        logs = stack.enter_context(log_path.open("a"))
+        log_path = log_file("poll")
+        logs = stack.enter_context(log_path.open("w"))
         with contextlib.redirect_stdout(logs):  # the function's JSON logs, as CloudWatch has them
             app = load_app()
         poller.handler = _logged(app.lambda_handler, logs)

@@ -59,3 +59,27 @@ def test_a_wrong_redis_url_is_one_clear_error_not_a_traceback() -> None:
     assert result.stderr.startswith("error: ")
     assert "REDIS_URL='http://not-redis' is not a redis:// or rediss:// URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+FORM = "tests.support.bots.form:app"
+
+
+def test_a_chat_resumed_from_redis_says_where_the_dialog_stands(redis_server_url: str) -> None:
+    def chat_in_redis(stdin: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "lambdagram", "chat"],
+            cwd=ROOT,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "REDIS_URL": redis_server_url, "LAMBDAGRAM_APP": FORM},
+            check=True,
+        ).stdout
+
+    first = chat_in_redis("/start\nAda\n")
+    again = chat_in_redis("36\n")
+
+    assert "Send /start to begin." in first
+    assert "Resuming this chat from Redis: state Form:age, data name='Ada'." in again
+    assert "Tell me a little about yourself" in again
