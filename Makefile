@@ -67,7 +67,7 @@ AWS ?= aws
 SSM = $(AWS) --region $(REGION) ssm
 SSM_GET = $(SSM) get-parameter --with-decryption --query Parameter.Value --output text --name $(SSM_PATH)
 
-.PHONY: params deploy preflight webhook-set webhook-info remove local-up local-params local-deploy local-send local-down
+.PHONY: params deploy preflight webhook-set webhook-info alarm-email remove local-up local-params local-deploy local-send local-down
 
 params: setup  ## BOT_TOKEN=... REDIS_URL=... : the stage's SecureStrings in SSM (the webhook secret made once)
 	@STAGE=$(STAGE) REGION=$(REGION) AWS="$(AWS)" scripts/params.sh
@@ -89,6 +89,13 @@ webhook-set: deploy-tools  ## setWebhook to the deployed Function URL or HTTP AP
 
 webhook-info: setup  ## what Telegram says about the webhook: URL, pending updates, last error
 	@BOT_TOKEN=$${BOT_TOKEN:-$$($(SSM_GET)/bot-token)} $(PY) -m lambdagram webhook info
+
+alarm-email: deploy-tools  ## EMAIL=you@example.com : subscribe to the stage's alarms (confirm the mail AWS sends)
+	@test -n "$(EMAIL)" || { echo "error: give EMAIL=you@example.com" >&2; exit 1; }
+	@arn=$$($(SLS) info --verbose $(SLS_ARGS) | sed -n 's/^ *AlarmTopicArn: *//p'); \
+	test -n "$$arn" || { echo "error: no AlarmTopicArn in 'serverless info $(SLS_ARGS)' (alarms=off, or not deployed)" >&2; exit 1; }; \
+	$(AWS) --region $(REGION) sns subscribe --topic-arn "$$arn" --protocol email --notification-endpoint "$(EMAIL)" >/dev/null && \
+	echo "$(EMAIL) subscribed to $$arn: confirm the link in the mail AWS sends"
 
 remove: deploy-tools  ## delete the stage's stack (the SSM parameters stay)
 	$(SLS) remove $(SLS_ARGS)

@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import queue
+import re
 import shutil
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import ROOT, LambdaProcess
 from lambdagram.local.ports import free_port
 from lambdagram.local.redis_server import RedisServer
+from lambdagram.observability import Metric
 
 from bench.workload import dialogs, per_chat
 
@@ -35,8 +37,29 @@ SECRET = "bench-secret"
 TOKEN = "123456789:BENCH-not-a-real-token-0123456789ab"
 GB_SECOND = 0.0000133334  # Lambda arm64, $ per GB-s
 PER_REQUEST = 0.20 / 1_000_000
-MEMORY_GB = 128 / 1024
 COLD_STARTS_PER_MILLION = 1000  # assumption: one new instance per ~1000 updates
+LOGS_PER_GB = 0.50  # CloudWatch Logs ingestion (standard class)
+EVENT_OVERHEAD = 26  # bytes CloudWatch counts per log event besides its text (PutLogEvents)
+METRIC_MONTH = 0.30  # a custom metric (name + dimensions), first 10,000
+ALARM_METRIC_MONTH = 0.10  # per metric an alarm evaluates, standard resolution
+DASHBOARD_MONTH = 3.00  # beyond the first three of an account
+# Lambda's own lines per invocation in its text format (shapes from AWS's docs), which
+# systemLogLevel=WARN drops: START, END, REPORT.
+PLATFORM_LINES = [
+    "START RequestId: 8f507cfc-1d2a-4697-b07a-ac58fc914c95 Version: $LATEST",
+    "END RequestId: 8f507cfc-1d2a-4697-b07a-ac58fc914c95",
+    "REPORT RequestId: 8f507cfc-1d2a-4697-b07a-ac58fc914c95\tDuration: 3.05 ms\t"
+    "Billed Duration: 4 ms\tMemory Size: 256 MB\tMax Memory Used: 77 MB\t",
+]
+
+
+def deployed_memory_gb() -> float:
+    """serverless.yml's default memorySize, in GB (what `serverless deploy` configures)."""
+    text = (ROOT / "serverless.yml").read_text()
+    return int(re.search(r"^\s+memorySize: (\d+)", text, re.M).group(1)) / 1024  # type: ignore[union-attr]
+
+
+MEMORY_GB = deployed_memory_gb()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -166,6 +189,29 @@ def warm_lambda(
     return {"inside": inside, "outside": outside, "redis": redis_counts(lines, len(counted))}
 
 
+def log_volume(env: dict[str, str], updates: list[dict[str, Any]], log: Path) -> dict[str, Any]:
+    """What a warm function writes for CloudWatch per update at the deployed log level."""
+    with log.open("w") as sink:
+        process = LambdaProcess({**env, "POWERTOOLS_LOG_LEVEL": "INFO"}, log=sink)
+        try:
+            process.invoke(lambda_event(updates[0], secret=SECRET))  # the cold one
+            sink.flush()
+            start = log.stat().st_size
+            for update in updates[1:]:
+                process.invoke(lambda_event(update, secret=SECRET))
+        finally:
+            process.close()
+    text = log.read_bytes()[start:].decode()
+    lines = [line for line in text.splitlines() if line.strip()]
+    n = len(updates) - 1
+    app = (sum(len(line.encode()) for line in lines) + EVENT_OVERHEAD * len(lines)) / n
+    platform = sum(len(line) + EVENT_OVERHEAD for line in PLATFORM_LINES)
+    emf = sum(1 for line in lines if line.startswith('{"_aws"'))
+    names = sorted({json.loads(line)["message"] for line in lines if '"message"' in line})
+    return {"app": app, "platform": platform, "lines": len(lines) / n, "emf": emf / n,
+            "messages": names}  # fmt: skip
+
+
 def warm_reference(
     env: dict[str, str], updates: list[dict[str, Any]], warmup: list[dict[str, Any]], port: int
 ) -> dict[str, Any]:
@@ -279,6 +325,20 @@ def machine() -> str:
     )
 
 
+def alarm_counts() -> tuple[int, int]:
+    """The alarms in the packaged template, and the metrics they evaluate (each is billed)."""
+    template = json.loads(
+        (ROOT / "dist" / "native" / "cloudformation-template-update-stack.json").read_text()
+    )
+    alarms = [r["Properties"] for r in template["Resources"].values()
+              if r["Type"] == "AWS::CloudWatch::Alarm"]  # fmt: skip
+    metrics = sum(
+        len([m for m in a["Metrics"] if "MetricStat" in m]) if "Metrics" in a else 1
+        for a in alarms
+    )
+    return len(alarms), metrics
+
+
 def cost_per_million(warm_ms: float, cold_s: float) -> dict[str, float]:
     duration = 1_000_000 * MEMORY_GB * math.ceil(warm_ms) / 1000 * GB_SECOND
     init = COLD_STARTS_PER_MILLION * MEMORY_GB * cold_s * GB_SECOND
@@ -327,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup = dialogs(10, 700_000)
         updates = dialogs(args.chats, 100_000)
         ours = warm_lambda(env, updates, warmup, redis_server.port)
+        logs = log_volume(env, dialogs(40, 800_000), ROOT / ".tmp" / "bench-logs.log")
         reference = warm_reference(
             env, dialogs(args.chats, 300_000), dialogs(10, 710_000), redis_server.port
         )
@@ -335,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.workers.split(",")
         }
 
-    report(cold, packaged, ours, reference, rates, len(updates))
+    report(cold, packaged, ours, reference, rates, len(updates), logs)
     return 0
 
 
@@ -356,6 +417,7 @@ def report(
     reference: dict[str, Any],
     rates: dict[int, float],
     updates: int,
+    logs: dict[str, Any],
 ) -> None:
     """Print every figure beside its reference and target."""
     kinds = [("source tree", cold)]
@@ -425,13 +487,41 @@ def report(
     )
     cold_s = (packaged or cold)["handler"]["wall_s"]
     cost = cost_per_million(o50, cold_s)
+    app_gb, platform_gb = logs["app"] / 1e3, logs["platform"] / 1e3  # per million, in GB
+    log_cost = app_gb * LOGS_PER_GB
     table(
-        f"Cost per million updates at 128 MB arm64 (${GB_SECOND}/GB-s, $0.20 per million "
-        f"requests; duration billed per ms at the warm p50; {COLD_STARTS_PER_MILLION} cold "
-        f"starts of {cold_s:.2f} s)",
-        ["requests", "duration", "init", "total"],
+        "Log volume per warm update, as CloudWatch Logs counts it (text + 26 bytes per event)",
+        ["", "bytes per update", "lines", "per million updates"],
+        [
+            [f"the function's own lines at INFO ({', '.join(logs['messages'])})",
+             f"{logs['app']:.0f}", f"{logs['lines']:.2f} (EMF {logs['emf']:.2f})",
+             f"${log_cost:.3f}"],
+            ["Lambda's START/END/REPORT (systemLogLevel=WARN drops them: 0)",
+             f"0 (at INFO: {logs['platform']:.0f})", "0 (3)",
+             f"$0 (at INFO: ${platform_gb * LOGS_PER_GB:.3f})"],
+        ],
+    )  # fmt: skip
+    compute = cost["total"]
+    table(
+        f"All-in cost per million updates at {MEMORY_GB * 1024:.0f} MB arm64 "
+        f"(${GB_SECOND}/GB-s, $0.20 per million requests; duration billed per ms at the warm "
+        f"p50; {COLD_STARTS_PER_MILLION} cold starts of {cold_s:.2f} s; logs ${LOGS_PER_GB}/GB)",
+        ["requests", "duration", "init", "compute", "logs", "total", "logs vs compute"],
         [[f"${cost['requests']:.2f}", f"${cost['duration']:.4f}", f"${cost['init']:.4f}",
-          f"${cost['total']:.2f}"]],
+          f"${compute:.2f}", f"${log_cost:.3f}", f"${compute + log_cost:.2f}",
+          f"{log_cost / compute:.2f}x" + (" (below)" if log_cost < compute else " (ABOVE)")]],
+    )  # fmt: skip
+    metrics = len(Metric) + 1  # every count, and LockWait
+    alarms, alarm_metrics = alarm_counts()
+    fixed = metrics * METRIC_MONTH + alarm_metrics * ALARM_METRIC_MONTH + DASHBOARD_MONTH
+    table(
+        "Fixed monthly cost of operating a stage (whatever the traffic)",
+        ["custom metrics (only those emitted)", f"alarms ({alarms}, {alarm_metrics} metrics)",
+         "dashboard", "total"],
+        [[f"up to ${metrics * METRIC_MONTH:.2f} ({metrics} x ${METRIC_MONTH})",
+          f"${alarm_metrics * ALARM_METRIC_MONTH:.2f}",
+          f"$0 (first 3) or ${DASHBOARD_MONTH:.2f}",
+          f"up to ${fixed:.2f}"]],
     )  # fmt: skip
 
 

@@ -188,6 +188,8 @@ SETTLE_AFTER = frozenset({1, 8, 64, 512})
 def refusal(error: WebhookError) -> dict[str, Any]:
     """Log a refused request (ERROR for 5xx) and return the JSON body to answer it with."""
     log = logger.error if error.status >= 500 else logger.warning
+    if error.status >= 500:
+        count(Metric.SERVER_ERRORS)
     description = redact(error.message)  # error texts can quote URLs with the token
     log(
         "webhook request refused",

@@ -246,7 +246,8 @@ class Claim:
                 raise ChatCrowded
             if verdict == "claimed":
                 self.state, self.data = reply[1] or None, reply[2] or None
-                self.waited = time.monotonic() - started
+                locked_before = args[5] == "1"  # 0.0: claimed at the first try
+                self.waited = time.monotonic() - started if locked_before else 0.0
                 self.last_tick = time.monotonic()
                 return
             if verdict == "poison":

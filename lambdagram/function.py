@@ -73,6 +73,7 @@ class Lambdagram:
         except (SettingsError, ParameterError) as error:
             logger.error("the function is misconfigured", extra={"reason": str(error)})
             count(Metric.INTERNAL_ERRORS)
+            count(Metric.SERVER_ERRORS)
             metrics.flush_metrics()
             return _json_response(500, "misconfigured", "see the function's log")
         return handler(event, context)
@@ -146,6 +147,7 @@ def _guarded(
         except Exception as error:
             logger.exception("unexpected error at the Lambda edge", extra={"alert": "internal"})
             count(Metric.INTERNAL_ERRORS)
+            count(Metric.SERVER_ERRORS)
             return _json_response(
                 500, "internal_error", f"internal error ({type(error).__name__})"
             )

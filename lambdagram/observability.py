@@ -1,8 +1,13 @@
 """Logs and metrics for the whole package (Powertools): made once, used everywhere.
 
 ``logger`` writes JSON lines; the Lambda edge adds the invocation context, and each
-update's id becomes the correlation id. ``metrics`` are CloudWatch EMF lines on stdout,
-flushed after every invocation by `instrument`.
+update's id becomes the correlation id. Lines below WARNING are compact (what finds an
+update: its id, type, chat, outcome, duration; not the invocation context every line
+repeats) unless the logger runs at DEBUG, sampled (``POWERTOOLS_LOGGER_SAMPLE_RATE``) or
+asked for; warnings and errors carry everything. ``metrics`` are CloudWatch EMF lines on
+stdout, flushed by `instrument` after an invocation that counted something: a routine
+update adds no metric (Lambda's own Invocations and Duration count it), so it costs one
+log line and no EMF line.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from lambdagram.redaction import RedactingFormatter, guard_library_loggers
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "lambdagram")
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "lambdagram")
 
-logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter())
+# RFC 3339 timestamps: Lambda's JSON log format reads "level" and "timestamp" from each line
+# (a line whose timestamp it cannot parse is filed as INFO, whatever its level).
+logger = Logger(service=SERVICE, logger_formatter=RedactingFormatter(use_rfc3339=True))
 guard_library_loggers()
 # Our lines go to our own handler only: a bot calling `logging.basicConfig()` after this
 # (common at the top of bot files) must not print each of them a second time.
@@ -29,13 +36,17 @@ logging.getLogger(logger.name).propagate = False
 # mangum's INFO line per request ("POST /webhook 200") would ride on a bot's basicConfig(INFO)
 # and double the log bill; the engine's own line already says it.
 logging.getLogger("mangum").setLevel(logging.WARNING)
+# Likewise aiogram's "Update id=... is handled" INFO line: under Lambda's JSON log format the
+# runtime logs the root logger at INFO, which would make it a second line per update.
+logging.getLogger("aiogram.event").setLevel(logging.WARNING)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 
 class Metric(StrEnum):
-    """Every metric the webhook emits; each request adds at least one."""
+    """Every metric the webhook emits: each counts what an alarm or the dashboard needs."""
 
-    UPDATES_HANDLED = "UpdatesHandled"
+    COLD_STARTS = "ColdStarts"
+    SERVER_ERRORS = "ServerErrors"  # any 5xx answer: Telegram retries, the bot is not answering
     DUPLICATES = "DuplicateUpdates"
     IN_FLIGHT = "UpdatesInFlight"
     DEAD_LETTERS = "DeadLetters"
@@ -62,6 +73,20 @@ def milliseconds(name: str, value: float) -> None:
 
 
 def instrument[F: Callable[..., Any]](handler: F) -> F:
-    """Wrap the Lambda handler: Lambda context in logs, EMF metrics flushed per call."""
+    """Wrap the Lambda handler: Lambda context in logs, EMF metrics flushed if any."""
     with_logs = logger.inject_lambda_context(clear_state=True)(handler)
-    return metrics.log_metrics(capture_cold_start_metric=True)(with_logs)  # type: ignore[no-any-return]
+    cold = [True]
+
+    def instrumented(event: Any, context: Any) -> Any:
+        if cold:
+            cold.clear()
+            count(Metric.COLD_STARTS)
+        try:
+            return with_logs(event, context)
+        finally:
+            if metrics.metric_set:
+                metrics.flush_metrics()
+            else:
+                metrics.clear_metrics()  # dimensions and metadata, for the next invocation
+
+    return instrumented  # type: ignore[return-value]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -60,11 +61,40 @@ def redis_passwords(url: str) -> list[str]:
     return found
 
 
+COMPACT_DROPS = (
+    "location",
+    "function_name",
+    "function_memory_size",
+    "function_arn",
+    "function_request_id",
+    "taskName",
+    "sampling_rate",
+    "xray_trace_id",
+    "service",
+)
+"""What lines below WARNING leave out: the invocation context, the same on every line (the
+log group names the function; warnings and errors keep all of it)."""
+
+
 class RedactingFormatter(LambdaPowertoolsFormatter):
-    """Powertools' JSON log line, with every known secret blanked out of the whole line."""
+    """Powertools' JSON log line, with every known secret blanked out of the whole line;
+    compact below WARNING unless the logger itself runs at DEBUG (asked for, or sampled)."""
 
     def format(self, record: logging.LogRecord) -> str:
+        self._compact = record.levelno < logging.WARNING and not _debugging(record)
         return redact(super().format(record))
+
+    def serialize(self, log: Any) -> str:  # Powertools' LogRecord: a dict
+        if getattr(self, "_compact", False) and isinstance(log, dict):
+            for key in COMPACT_DROPS:
+                log.pop(key, None)
+            if log.get("cold_start") is False:
+                del log["cold_start"]
+        return super().serialize(log)
+
+
+def _debugging(record: logging.LogRecord) -> bool:
+    return logging.getLogger(record.name).getEffectiveLevel() <= logging.DEBUG
 
 
 class RedactingFilter(logging.Filter):

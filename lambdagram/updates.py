@@ -51,7 +51,7 @@ from lambdagram.errors import (
     UpdateInFlight,
 )
 from lambdagram.fsm import BufferedStorage, Write
-from lambdagram.observability import Metric, count, logger, metrics, milliseconds
+from lambdagram.observability import Metric, count, logger, milliseconds
 from lambdagram.parsing import Unprocessable, to_update
 from lambdagram.reply import webhook_reply
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
@@ -119,7 +119,7 @@ async def _process(
     album: Album | None,
 ) -> dict[str, Any]:
     bot = runtime.bot
-    metrics.add_dimension(name="update_type", value=update.event_type)
+    logger.append_keys(update_type=update.event_type)
     key = fsm_key(dispatcher, bot, update)
     cleanup = album.cleanup if album is not None else []
     claim = Claim(
@@ -166,7 +166,8 @@ async def _process(
         ) from None
     except RedisError as error:
         raise _unavailable(error) from None
-    milliseconds("LockWait", claim.waited * 1000)
+    if claim.waited:  # only a real wait is worth a metric (and an EMF line)
+        milliseconds("LockWait", claim.waited * 1000)
     if key is not None:
         storage.preload(key, claim.state, claim.data)
 
@@ -207,7 +208,6 @@ async def _process(
         except Exception:
             return await _handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
     await _commit(runtime.redis, claim, [*storage.writes(), *cleanup])
-    count(Metric.UPDATES_HANDLED)
     return reply or {}
 
 

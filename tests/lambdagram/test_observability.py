@@ -31,15 +31,19 @@ for line in sys.stdin:
 """
 
 
-def cloudwatch(bot_env: dict[str, str], *events: dict[str, Any]) -> list[dict[str, Any]]:
+def cloudwatch(
+    bot_env: dict[str, str], *events: dict[str, Any], level: str = "INFO"
+) -> list[dict[str, Any]]:
     """The JSON lines a cold function writes to stdout while it handles ``events``."""
-    stdout, _ = run_function(bot_env, *events)
+    stdout, _ = run_function(bot_env, *events, level=level)
     return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
 
 
-def run_function(bot_env: dict[str, str], *events: dict[str, Any]) -> tuple[str, str]:
+def run_function(
+    bot_env: dict[str, str], *events: dict[str, Any], level: str = "INFO"
+) -> tuple[str, str]:
     """What a cold function prints to stdout and stderr (both reach CloudWatch)."""
-    env = {**os.environ, **bot_env, "POWERTOOLS_LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, **bot_env, "POWERTOOLS_LOG_LEVEL": level, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-c", INVOKE],
         input="".join(json.dumps(event) + "\n" for event in events),
@@ -63,7 +67,7 @@ def emf_names(lines: list[dict[str, Any]]) -> set[str]:
     }
 
 
-def test_a_handled_update_logs_one_line_with_its_update_id(
+def test_a_handled_update_logs_one_compact_line_with_what_finds_it(
     bot_env: dict[str, str], redis_client: redis.Redis
 ) -> None:
     update = message_update("/help", chat_id=1234)
@@ -76,10 +80,50 @@ def test_a_handled_update_logs_one_line_with_its_update_id(
     assert line["level"] == "INFO"
     assert line["correlation_id"] == str(update["update_id"])
     assert line["update_id"] == update["update_id"]
+    assert line["update_type"] == "message"
     assert line["chat_id"] == 1234
     assert line["outcome"] == "replied"
+    assert line["duration_ms"] > 0
     assert line["cold_start"] is True
-    assert line["function_name"] == "lambdagram-dev-webhook"  # the Lambda context
+    assert "T" in line["timestamp"]  # RFC 3339, which Lambda's JSON log format reads
+    assert not {"function_arn", "function_name", "location", "taskName"} & set(line)
+
+
+def test_a_warm_routine_update_is_one_line_and_no_metrics(
+    bot_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    first, second = message_update("/help", chat_id=1), message_update("/help", chat_id=2)
+
+    stdout, _ = run_function(
+        bot_env, lambda_event(first, secret=SECRET), lambda_event(second, secret=SECRET)
+    )
+
+    warm = stdout.splitlines()[-1]
+    assert json.loads(warm)["correlation_id"] == str(second["update_id"])
+    assert "cold_start" not in json.loads(warm)
+    assert stdout.count("\n") == 3  # the cold one's line and its ColdStarts EMF line, then one
+    assert len(warm) < 300  # bytes CloudWatch ingests for a routine update (make bench: all)
+
+
+def test_warnings_and_errors_carry_the_whole_invocation_context(
+    bot_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    lines = cloudwatch(bot_env, lambda_event(message_update("/help"), secret="wrong"))
+
+    [refused] = [line for line in lines if line.get("message") == "webhook request refused"]
+    assert refused["level"] == "WARNING"
+    assert refused["function_name"] == "lambdagram-dev-webhook"
+    assert refused["function_request_id"]
+    assert refused["location"]
+
+
+def test_at_debug_every_line_is_whole(bot_env: dict[str, str], redis_client: redis.Redis) -> None:
+    lines = cloudwatch(
+        bot_env, lambda_event(message_update("/help"), secret=SECRET), level="DEBUG"
+    )
+
+    [line] = [line for line in lines if line.get("message") == "update processed"]
+    assert line["function_name"] == "lambdagram-dev-webhook"
 
 
 def test_a_bot_that_calls_basicconfig_at_import_does_not_double_the_engines_lines(
@@ -106,13 +150,11 @@ def test_metrics_are_emitted_in_emf(bot_env: dict[str, str], redis_client: redis
         lambda_event(update, secret="wrong"),  # refused
     )
 
-    assert {"ColdStart", "UpdatesHandled", "DuplicateUpdates", "RequestsRefused"} <= emf_names(
-        lines
-    )
-    handled = next(line for line in lines if "UpdatesHandled" in line)
-    assert handled["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "lambdagram"
-    assert handled["update_type"] == "message"
-    assert "LockWait" in handled
+    assert emf_names(lines) == {"ColdStarts", "DuplicateUpdates", "RequestsRefused"}
+    cold = next(line for line in lines if "ColdStarts" in line)
+    [directive] = cold["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "lambdagram"
+    assert directive["Dimensions"] == [["service"]]  # one metric per name, none per update kind
 
 
 def test_tracing_is_off_by_default_and_costs_one_shared_object() -> None:
