@@ -44,8 +44,10 @@ package-native: deploy-tools  ## dist/native: the same zip for this machine, to 
 	test -d dist/ric/awslambdaric || $(PY) -m pip install -q --disable-pip-version-check \
 		--target dist/ric awslambdaric==4.2.2  # the runtime interface client, alone
 
-test: lint typecheck package package-native  ## everything CI runs
+test: lint typecheck package package-native  ## everything CI runs (with the LocalStack rehearsal where Docker can run)
 	LAMBDAGRAM_REQUIRE_PACKAGE=1 LAMBDAGRAM_REQUIRE_REDIS=1 $(PY) -m pytest
+	@if scripts/localstack.sh can-run; then $(MAKE) --no-print-directory local-test; \
+	else echo "make test: no Docker daemon can start here, so no LocalStack rehearsal (make local-test)"; fi
 
 PY313 ?= python3.13
 test-py313: setup  ## the tests on Python 3.13 as well (in .venv-3.13; PY313=/path/to/python3.13)
@@ -60,7 +62,8 @@ STAGE ?= dev
 REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),eu-west-1)
 PARAMS ?=
 SLS := node_modules/.bin/serverless
-SLS_PARAMS = --region $(REGION) $(foreach p,$(PARAMS),--param="$(p)")
+PYVER = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+SLS_PARAMS = --region $(REGION) --param="pythonVersion=$(PYVER)" $(foreach p,$(PARAMS),--param="$(p)")
 SLS_ARGS = --stage $(STAGE) $(SLS_PARAMS)
 SSM_PATH = /lambdagram/$(STAGE)
 AWS ?= aws
@@ -100,33 +103,25 @@ alarm-email: deploy-tools  ## EMAIL=you@example.com : subscribe to the stage's a
 remove: deploy-tools  ## delete the stage's stack (the SSM parameters stay)
 	$(SLS) remove $(SLS_ARGS)
 
-# ---- Rehearsing with LocalStack (needs Docker; see README) -----------------------------------
-LOCALSTACK := http://localhost:4566
+# ---- Rehearsing with LocalStack (needs Docker, or root to start one; README) ---------------------
+.PHONY: local-up local-deploy local-send local-down local-test
 
-local-up:
-	docker compose -f infra/docker-compose.yml up -d --wait
+local-up: deploy-tools  ## LocalStack, Redis and a fake Bot API (official images, or built here offline)
+	@scripts/localstack.sh up
 
-local-params:  ## the three SecureStrings in LocalStack's SSM (BOT_TOKEN from your env, or a dummy)
-	$(AWS) --endpoint-url=$(LOCALSTACK) ssm put-parameter --overwrite --type SecureString \
-		--name /lambdagram/local/bot-token --value "$${BOT_TOKEN:-123456789:local-rehearsal-token}"
-	$(AWS) --endpoint-url=$(LOCALSTACK) ssm put-parameter --overwrite --type SecureString \
-		--name /lambdagram/local/webhook-secret --value "$${WEBHOOK_SECRET:-local-rehearsal-secret}"
-	$(AWS) --endpoint-url=$(LOCALSTACK) ssm put-parameter --overwrite --type SecureString \
-		--name /lambdagram/local/redis-url --value "redis://redis:6379/0"
+local-deploy: deploy-tools  ## the three parameters and serverless deploy --stage local into LocalStack
+	@scripts/localstack.sh deploy
 
-local-deploy: deploy-tools
-	scripts/package.sh local $(ARCH) dist/local
-	PYTHON_BIN=$(CURDIR)/$(PY) $(SLS) deploy --stage local --package dist/local \
-		--param="architecture=$(ARCH)" --param="wheelPlatform=$(shell uname -m)"
+local-send:  ## POST one /help update to the deployed function's URL and print the answer
+	@scripts/localstack.sh send
 
-local-send:  ## POST one /help update to the function in LocalStack and print the reply
-	@url=$$($(SLS) info --stage local --verbose | sed -n 's/^ *WebhookLambdaFunctionUrl: *//p'); \
-	curl -sS -X POST "$${url%/}/webhook" -H 'Content-Type: application/json' \
-		-H "X-Telegram-Bot-Api-Secret-Token: $${WEBHOOK_SECRET:-local-rehearsal-secret}" \
-		-d '{"update_id": 1, "message": {"message_id": 1, "date": 1700000000, "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}], "chat": {"id": 1, "type": "private", "first_name": "Local"}, "from": {"id": 1, "is_bot": false, "first_name": "Local"}}}'; echo
+local-down:  ## stop everything local-up started (by PID), remove the functions' containers
+	@scripts/localstack.sh down
 
-local-down:
-	docker compose -f infra/docker-compose.yml down -v
+local-test: deploy-tools  ## up, deploy, a whole dialog and more through the deployed function, down
+	@scripts/localstack.sh up
+	@LAMBDAGRAM_LOCALSTACK_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/localstack; \
+	code=$$?; scripts/localstack.sh down; exit $$code
 
 # ---- Mutation check (README "Tests") ---------------------------------------------------------
 .PHONY: mutants

@@ -5,7 +5,7 @@ without usable bytecode are compiled from source on every cold start. The .pyc f
 writes are timestamp-checked, and the packaging plugin stamps every file in the zip with
 one fixed date, so on Lambda they never match and are recompiled each time. This replaces
 them with unchecked-hash .pyc files (PEP 552), which Python loads without looking at the
-source's date. Run it with the Python version the function runs (3.12).
+source's date. Run it with the Python version the function runs (its ``pythonVersion``).
 
     python scripts/compile_pyc.py dist/dev/lambdagram.zip
 """
@@ -20,14 +20,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-RUNTIME = (3, 12)
+RUNTIMES = {(3, 12), (3, 13)}  # Lambda's python3.12 and python3.13
 
 
 def compile_zip(path: Path) -> int:
     """Rewrite ``path`` with fresh unchecked-hash bytecode; the number of modules compiled."""
-    if sys.version_info[:2] != RUNTIME:
-        wanted = ".".join(map(str, RUNTIME))
-        msg = f"compile with Python {wanted} (the Lambda runtime), not {sys.version}"
+    if sys.version_info[:2] not in RUNTIMES:
+        msg = f"compile with Python 3.12 or 3.13 (a Lambda runtime), not {sys.version}"
         raise SystemExit(msg)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "task"

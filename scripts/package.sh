@@ -26,6 +26,10 @@ if [ -f "$out/lambdagram.zip" ] && [ "$(cat "$out/.inputs" 2>/dev/null)" = "$inp
   echo "$out/lambdagram.zip"; exit 0
 fi
 rm -rf "$out"
+# The runtime is the packaging Python's version (python3.12 or python3.13): the zip's bytecode
+# is that version's.
+python=${PYTHON_BIN:-$PWD/.venv/bin/python}
+pyver=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # Packaging resolves no AWS values; dummy credentials keep the framework offline.
 AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-offline-packaging} \
 AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-offline-packaging} \
@@ -33,7 +37,8 @@ AWS_REGION=${AWS_REGION:-eu-west-1} \
 PYTHON_BIN=${PYTHON_BIN:-$PWD/.venv/bin/python} \
 SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
   node_modules/.bin/serverless package --stage "$stage" \
-    --param="architecture=$arch" --param="wheelPlatform=$wheels" --package "$out" "$@" >&2
+    --param="architecture=$arch" --param="wheelPlatform=$wheels" --param="pythonVersion=$pyver" \
+    --package "$out" "$@" >&2
 # Bytecode that a read-only /var/task can use (scripts/compile_pyc.py says why).
 "${PYTHON_BIN:-$PWD/.venv/bin/python}" scripts/compile_pyc.py "$out/lambdagram.zip"
 echo "$inputs" > "$out/.inputs"

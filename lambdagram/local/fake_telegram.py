@@ -62,14 +62,17 @@ class _State:
 class FakeTelegram(LoopbackHTTPServer):
     """The fake Bot API server; use as a context manager or call `start` and `close`."""
 
-    def __init__(self, *, valid_tokens: set[str] | None = None) -> None:
+    def __init__(
+        self, *, valid_tokens: set[str] | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.state = _State(valid_tokens=valid_tokens)
-        super().__init__(type("Handler", (_Handler,), {"state": self.state}))
+        self.host = host
+        super().__init__(type("Handler", (_Handler,), {"state": self.state}), (host, port))
 
     @property
     def url(self) -> str:
         """The base URL to put in ``TELEGRAM_API_URL``."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def calls(self) -> list[ApiCall]:
@@ -260,3 +263,21 @@ class _Handler(JSONRequestHandler):
                 )
             return info
         return self.state.results.for_call(bot_id, method, params)
+
+
+def main() -> None:
+    """``python -m lambdagram.local.fake_telegram --host H --port P``: serve until stopped
+    (the LocalStack rehearsal's functions reach it from their containers)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    args = parser.parse_args()
+    with FakeTelegram(host=args.host, port=args.port) as server:
+        print(f"fake Bot API on {server.url}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

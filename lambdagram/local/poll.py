@@ -296,7 +296,8 @@ def run(*, delete_webhook: bool = False) -> int:
                 return 1
             print(
                 f"No REDIS_URL: started a throwaway redis-server ({redis_url}); "
-                "the dialogs' state goes with it when polling stops."
+                "the dialogs' state goes with it when polling stops.",
+                flush=True,
             )
         poller = Poller(api, handler=lambda event, context: {}, secret="")
         invoke = stack.enter_context(FakeLambda(poller.queue_deferred))
@@ -331,7 +332,8 @@ def run(*, delete_webhook: bool = False) -> int:
             return 1
         print(
             f"Polling as @{me.get('username')} (the function's logs: {log_path}). "
-            "Message the bot in Telegram; Ctrl-C stops."
+            "Message the bot in Telegram; Ctrl-C stops.",
+            flush=True,
         )
         previous = signal.signal(signal.SIGINT, poller.interrupt)
         try:
@@ -341,9 +343,9 @@ def run(*, delete_webhook: bool = False) -> int:
             return 1
         finally:
             signal.signal(signal.SIGINT, previous)
-            with contextlib.redirect_stdout(logs):
-                ensure_event_loop().run_until_complete(app.close())
-        print("Stopped.")
+            with contextlib.redirect_stdout(logs), contextlib.suppress(Exception):
+                ensure_event_loop().run_until_complete(app.close())  # pools, at shutdown
+        print("Stopped.", flush=True)
     return 0
 
 

@@ -43,12 +43,14 @@ class RedisServer(Managed):
         tls: bool = False,
         extra_args: Sequence[str] = (),
         port: int | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.binary = _binary("redis-server")
         self.persistent = persistent
         self.tls = tls
         self.extra_args = list(extra_args)
         self.port = port or free_port()
+        self.host = host
         self._dir = tempfile.TemporaryDirectory(prefix="lambdagram-redis-")
         self.dir = Path(self._dir.name)
         self._log = self.dir / "redis.log"
@@ -63,8 +65,8 @@ class RedisServer(Managed):
     @property
     def url(self) -> str:
         if self.tls:
-            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.ca_file}"
-        return f"redis://127.0.0.1:{self.port}/0"
+            return f"rediss://{self.host}:{self.port}/0?ssl_ca_certs={self.ca_file}"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> Self:
         """Start the server and wait until it answers PING."""
@@ -78,7 +80,8 @@ class RedisServer(Managed):
             listen = ["--port", str(self.port)]
         args = [
             self.binary, *listen,
-            "--bind", "127.0.0.1",
+            "--bind", self.host,
+            "--protected-mode", "no" if self.host != "127.0.0.1" else "yes",
             "--dir", str(self.dir),
             "--save", "",
             "--appendonly", "yes" if self.persistent else "no",
@@ -126,7 +129,7 @@ class RedisServer(Managed):
 
     def _pings(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+            with socket.create_connection((self.host, self.port), timeout=0.5) as raw:
                 if not self.tls:
                     return _ping(raw)
                 context = ssl.create_default_context(cafile=str(self.ca_file))

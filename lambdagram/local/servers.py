@@ -57,10 +57,13 @@ class JSONRequestHandler(BaseHTTPRequestHandler):
 
 
 class LoopbackHTTPServer(Managed):
-    """A threaded HTTP server on a free 127.0.0.1 port, serving from a daemon thread."""
+    """A threaded HTTP server on a free 127.0.0.1 port (or the address given), serving from a
+    daemon thread."""
 
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], address: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
+        self.server = ThreadingHTTPServer(address, handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -69,7 +70,8 @@ def test_every_module_has_bytecode_a_read_only_task_root_can_use(dev_package: Pa
     def cached(source: str) -> str:
         folder, _, module = source.rpartition("/")
         prefix = f"{folder}/" if folder else ""
-        return f"{prefix}__pycache__/{module[:-3]}.cpython-312.pyc"
+        tag = sys.implementation.cache_tag  # the packaging Python's: the runtime's (cpython-312)
+        return f"{prefix}__pycache__/{module[:-3]}.{tag}.pyc"
 
     assert len(sources) > 1000
     assert [s for s in sources if cached(s) not in inside] == []

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# The LocalStack rehearsal: deploy the project with `serverless deploy --stage local` into
+# LocalStack and talk to the deployed function through its Function URL.
+#   scripts/localstack.sh up|deploy|send|down|status
+# Two settings, found by themselves (or LAMBDAGRAM_LOCALSTACK=a|b):
+#   a  Docker can pull images: LocalStack's and Redis's official images (infra/docker-compose.yml),
+#      LocalStack's own Lambda init.
+#   b  nothing but the package registries (these machines, air-gapped CI): LocalStack from PyPI in
+#      its own venv, in host mode; the python3.12 runtime image built from Debian packages and
+#      served by a local registry; our stand-in for LocalStack's Lambda init
+#      (infra/localstack/lambda_init.py); redis-server on the host.
+# In both, a fake Bot API runs on the host where the functions' containers reach it (unless
+# BOT_TOKEN is a real token: then the function talks to Telegram). Everything built is cached in
+# .tools/localstack; everything started is recorded by PID in .tmp/localstack and stopped by `down`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+CACHE=$ROOT/.tools/localstack
+RUN=$ROOT/.tmp/localstack
+mkdir -p "$CACHE" "$RUN"
+PY=$ROOT/.venv/bin/python
+LOCALSTACK_VERSION=4.13.1
+INIT_VERSION=v0.1.39-pre # the init release localstack-core 4.13.1 downloads
+NETWORK=lambdagram-local
+REGISTRY=127.0.0.1:5000
+PYVER=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])') # the runtime: .venv's
+RUNTIME_IMAGE=$REGISTRY/lambdagram/lambda-python:$PYVER
+ENDPOINT=http://localhost:4566
+REDIS_PORT=6379
+FAKE_API_PORT=8081
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=eu-west-1 AWS_DEFAULT_REGION=eu-west-1
+export SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off
+export PATH=$ROOT/.tools/node/bin:$PATH
+
+say() { printf '[localstack] %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+started() { # name: is the process recorded under this name alive?
+  [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null
+}
+
+start_bg() { # name command...: start in the background, log and PID in .tmp/localstack
+  local name=$1; shift
+  nohup "$@" > "$RUN/$name.log" 2>&1 &
+  echo $! > "$RUN/$name.pid"
+}
+
+wait_for() { # seconds description command...
+  local seconds=$1 what=$2; shift 2
+  for _ in $(seq "$seconds"); do "$@" >/dev/null 2>&1 && return 0; sleep 1; done
+  die "$what did not come up within ${seconds}s (logs in $RUN)"
+}
+
+# ---- Docker ---------------------------------------------------------------------------------
+
+ensure_docker() {
+  if docker info >/dev/null 2>&1; then return; fi
+  if ! command -v dockerd >/dev/null; then
+    say "installing Docker from apt (docker.io)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
+  docker info >/dev/null 2>&1 && return
+  say "starting dockerd (no iptables: the containers talk to the host only)"
+  start_bg dockerd as_root dockerd --iptables=false --ip-masq=false
+  wait_for 60 dockerd docker info
+}
+
+setting() { # a or b, decided once
+  if [ -n "${LAMBDAGRAM_LOCALSTACK:-}" ]; then echo "$LAMBDAGRAM_LOCALSTACK"; return; fi
+  if [ -f "$RUN/setting" ]; then cat "$RUN/setting"; return; fi
+  local found=b
+  if timeout 60 docker pull -q localstack/localstack:4.13 >/dev/null 2>&1; then found=a; fi
+  echo "$found" > "$RUN/setting"
+  echo "$found"
+}
+
+gateway() { # the host's address on the functions' Docker network
+  docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "$NETWORK"
+}
+
+# ---- setting b: everything from the package registries --------------------------------------
+
+localstack_venv() {
+  [ -x "$CACHE/venv/bin/localstack" ] && return
+  local python
+  python=$(command -v python3.13 || true)
+  if [ -z "$python" ] || ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+    python=$(pyenv root 2>/dev/null)/versions/$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | head -n1)/bin/python3
+  fi
+  [ -x "$python" ] || die "LocalStack $LOCALSTACK_VERSION needs Python 3.13 (on 3.12 its functions fail): install python3.13"
+  say "installing LocalStack $LOCALSTACK_VERSION from PyPI into .tools/localstack/venv"
+  "$python" -m venv "$CACHE/venv"
+  # Pins today's PyPI needs: cbor2 6 dropped what plux loads LocalStack's plugins with,
+  # pyOpenSSL 26 and cryptography 47 broke the TLS stack it was released with.
+  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "localstack-core[runtime]==$LOCALSTACK_VERSION" \
+    'cbor2<6' pyopenssl==25.3.0 'cryptography>=45.0.7,<47' service_identity 'awscli<2'
+}
+
+registry() {
+  curl -sf "http://$REGISTRY/v2/" >/dev/null && return
+  command -v docker-registry >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+  mkdir -p "$CACHE/registry"
+  printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' \
+    "$CACHE/registry" "$REGISTRY" > "$RUN/registry.yml"
+  start_bg registry docker-registry serve "$RUN/registry.yml"
+  wait_for 30 "the local image registry" curl -sf "http://$REGISTRY/v2/"
+}
+
+runtime_image() {
+  # python3.12 (or .13: the one .venv has) as AWS's image has it: CPython at /var/lang, awslambdaric and boto3 in /var/runtime,
+  # /var/runtime/bootstrap as the entrypoint. LocalStack always pulls it, hence the registry.
+  curl -sf "http://$REGISTRY/v2/lambdagram/lambda-python/manifests/$PYVER" >/dev/null && return
+  local rootfs=$CACHE/rootfs-$PYVER python_prefix
+  if [ ! -f "$CACHE/bookworm/.done" ]; then
+    command -v debootstrap >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+    local mirror
+    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
+    say "building a Debian bookworm root file system for the runtime image (once; a few minutes)"
+    rm -rf "$CACHE/bookworm"
+    as_root debootstrap --variant=minbase \
+      --include=ca-certificates,libssl3,libffi8,libsqlite3-0,libreadline8,libncursesw6,libexpat1,libbz2-1.0,liblzma5,zlib1g \
+      bookworm "$CACHE/bookworm" "${mirror:-http://deb.debian.org/debian}" > "$RUN/debootstrap.log" 2>&1
+    touch "$CACHE/bookworm/.done"
+  fi
+  if [ ! -f "$rootfs/.done" ]; then
+    say "adding python$PYVER (.venv's CPython) and awslambdaric to the runtime image"
+    rm -rf "$rootfs"
+    cp -a "$CACHE/bookworm" "$rootfs"
+    python_prefix=$("$PY" -c 'import sys; print(sys.base_prefix)')
+    [ -x "$python_prefix/bin/python$PYVER" ] || die "no CPython at '$python_prefix' (.venv's base)"
+    [ "$python_prefix" != /usr ] || die "the runtime image needs a CPython of its own prefix (pyenv's, say), not the system's /usr: make .venv with one (PYTHON=...)"
+    mkdir -p "$rootfs/var/lang" "$rootfs/var/runtime" "$rootfs/var/task"
+    (cd "$python_prefix" && tar --exclude="./lib/python$PYVER/test" --exclude="./lib/python$PYVER/site-packages/*" -cf - .) \
+      | tar -xf - -C "$rootfs/var/lang"
+    "$PY" -m pip install -q --disable-pip-version-check --target "$rootfs/var/runtime" \
+      --only-binary=:all: awslambdaric==4.2.2 boto3
+    rm -rf "$rootfs/var/runtime/bin"
+    printf '%s\n' '#!/bin/sh' "export AWS_EXECUTION_ENV=AWS_Lambda_python$PYVER" \
+      'export PYTHONPATH="/var/runtime${PYTHONPATH:+:$PYTHONPATH}"' \
+      "exec /var/lang/bin/python$PYVER -m awslambdaric \"\$_HANDLER\"" > "$rootfs/var/runtime/bootstrap"
+    chmod 755 "$rootfs/var/runtime/bootstrap"
+    touch "$rootfs/.done"
+  fi
+  say "importing the runtime image into the local registry"
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV LANG=en_US.UTF-8' --change 'ENV TZ=:/etc/localtime' \
+    --change 'ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin' \
+    --change 'ENV LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib' \
+    --change 'ENV LAMBDA_TASK_ROOT=/var/task' --change 'ENV LAMBDA_RUNTIME_DIR=/var/runtime' \
+    --change 'WORKDIR /var/task' --change 'ENTRYPOINT ["/var/runtime/bootstrap"]' \
+    - "$RUNTIME_IMAGE" >/dev/null
+  # a half-made image must not be cached: the runtime has to start in it
+  docker run --rm -e PYTHONPATH=/var/runtime --entrypoint "/var/lang/bin/python$PYVER" "$RUNTIME_IMAGE" -c "import awslambdaric" \
+    || die "the runtime image does not run python$PYVER with awslambdaric (rm -rf $rootfs and retry)"
+  docker push -q "$RUNTIME_IMAGE" >/dev/null
+}
+
+localstack_env() {
+  export GATEWAY_LISTEN=0.0.0.0:4566 SERVICES=lambda,ssm,iam,s3,cloudformation,logs,sts,kms \
+    FILESYSTEM_ROOT=$CACHE/filesystem LOCALSTACK_VOLUME_DIR=$CACHE/volume DISABLE_EVENTS=1 \
+    LAMBDA_DOCKER_NETWORK=$NETWORK SKIP_SSL_CERT_DOWNLOAD=1 \
+    LAMBDA_RUNTIME_IMAGE_MAPPING="{\"python$PYVER\": \"$RUNTIME_IMAGE\"}"
+}
+
+place_init() {
+  # Where LocalStack looks for its init before downloading it; ours only if nothing is there.
+  local libs target
+  libs=$(localstack_env; "$CACHE/venv/bin/python" -c 'from localstack import config; print(config.dirs.var_libs)')
+  target=$libs/lambda-runtime/$INIT_VERSION/$(uname -m | sed 's/aarch64/arm64/')/var/rapid/init
+  if [ -f "$target" ] && ! grep -q "stand-in for LocalStack's Lambda init" "$target" 2>/dev/null; then
+    say "LocalStack's own Lambda init is in place: using it"
+    return
+  fi
+  mkdir -p "$(dirname "$target")"
+  install -m 755 infra/localstack/lambda_init.py "$target"
+  say "Lambda init: lambdagram's stand-in (infra/localstack/lambda_init.py), LocalStack's own cannot be downloaded here"
+}
+
+up_b() {
+  localstack_venv
+  registry
+  runtime_image
+  place_init
+  if ! started redis; then
+    start_bg redis redis-server --bind "$(gateway)" --port "$REDIS_PORT" --protected-mode no \
+      --save '' --appendonly yes --dir "$RUN"
+  fi
+  if ! curl -sf "$ENDPOINT/_localstack/health" >/dev/null; then
+    say "starting LocalStack $LOCALSTACK_VERSION (host mode)"
+    (localstack_env; start_bg localstack "$CACHE/venv/bin/localstack" start --host)
+    wait_for 120 LocalStack curl -sf "$ENDPOINT/_localstack/health"
+  fi
+}
+
+# ---- setting a: the official images ---------------------------------------------------------
+
+compose() {
+  if docker compose version >/dev/null 2>&1; then docker compose -f infra/docker-compose.yml "$@"
+  else docker-compose -f infra/docker-compose.yml "$@"; fi
+}
+
+up_a() {
+  compose up -d
+  wait_for 120 LocalStack curl -sf "$ENDPOINT/_localstack/health"
+}
+
+# ---- both -----------------------------------------------------------------------------------
+
+aws_command() { # LocalStack's venv has an AWS CLI; setting a uses the machine's
+  if [ -x "$CACHE/venv/bin/aws" ]; then echo "$CACHE/venv/bin/aws"; else echo aws; fi
+}
+
+redis_url() {
+  if [ "$(setting)" = a ]; then echo "redis://redis:6379/0"; else echo "redis://$(gateway):$REDIS_PORT/0"; fi
+}
+
+fake_api() { # the fake Bot API on the host, for the functions' containers
+  started fake-api && return
+  start_bg fake-api "$PY" -m lambdagram.local.fake_telegram --host "$(gateway)" --port "$FAKE_API_PORT"
+  wait_for 30 "the fake Bot API" curl -sf "http://$(gateway):$FAKE_API_PORT/bot1:x/getMe"
+}
+
+up() {
+  ensure_docker
+  docker network inspect "$NETWORK" >/dev/null 2>&1 || docker network create "$NETWORK" >/dev/null
+  local s
+  s=$(setting)
+  say "setting $s: $([ "$s" = a ] && echo "LocalStack's and Redis's official images" || echo "LocalStack from PyPI, images built here, lambdagram's Lambda init")"
+  "up_$s"
+  [ -n "${BOT_TOKEN:-}" ] || fake_api
+  say "LocalStack is up at $ENDPOINT"
+}
+
+deploy() {
+  # LOCAL_REDIS_URL and LOCAL_TELEGRAM_API_URL override what `up` started (the tests use theirs)
+  local arch telegram=${LOCAL_TELEGRAM_API_URL:-}
+  arch=$(uname -m | sed 's/aarch64/arm64/')
+  [ -n "$telegram" ] || [ -n "${BOT_TOKEN:-}" ] || telegram="http://$(gateway):$FAKE_API_PORT"
+  STAGE=local REGION=eu-west-1 BOT_TOKEN=${BOT_TOKEN:-123456789:local-rehearsal-token} \
+    REDIS_URL=${LOCAL_REDIS_URL:-$(redis_url)} WEBHOOK_SECRET=${WEBHOOK_SECRET:-local-rehearsal-secret} \
+    AWS="$(aws_command) --endpoint-url=$ENDPOINT" scripts/params.sh
+  scripts/package.sh local "$arch" dist/local --param="telegramApiUrl=$telegram" >/dev/null
+  PYTHON_BIN=$PY node_modules/.bin/serverless deploy --stage local --package dist/local \
+    --param="architecture=$arch" --param="wheelPlatform=$(uname -m)" --param="telegramApiUrl=$telegram" \
+    --param="pythonVersion=$PYVER"
+}
+
+function_url() {
+  node_modules/.bin/serverless info --stage local --verbose 2>/dev/null | sed -n 's/^ *WebhookLambdaFunctionUrl: *//p'
+}
+
+send() { # [JSON body]: POST an update to the deployed function (default: /help)
+  local url host body
+  url=$(function_url)
+  [ -n "$url" ] || die "no Function URL in 'serverless info --stage local': run make local-deploy"
+  host=${url#http://}; host=${host%%/*}; host=${host%%:*}
+  body=${1:-'{"update_id": '$RANDOM', "message": {"message_id": 1, "date": 1700000000, "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}], "chat": {"id": 1, "type": "private", "first_name": "Local"}, "from": {"id": 1, "is_bot": false, "first_name": "Local"}}}'}
+  # The Function URL's host needs public DNS (*.localhost.localstack.cloud): pin it here.
+  curl -sS -m 120 --resolve "$host:4566:127.0.0.1" -X POST "${url%/}/webhook" \
+    -H 'Content-Type: application/json' \
+    -H "X-Telegram-Bot-Api-Secret-Token: ${WEBHOOK_SECRET:-local-rehearsal-secret}" \
+    -d "$body" -w ' [HTTP %{http_code}]\n'
+}
+
+down() {
+  for c in $(docker ps -aq --filter "network=$NETWORK" 2>/dev/null); do docker rm -f "$c" >/dev/null 2>&1 || true; done
+  [ "$(cat "$RUN/setting" 2>/dev/null)" = a ] && compose down -v >/dev/null 2>&1 || true
+  for name in fake-api localstack redis registry; do
+    if started "$name"; then kill "$(cat "$RUN/$name.pid")" 2>/dev/null || true; fi
+    rm -f "$RUN/$name.pid"
+  done
+  docker network rm "$NETWORK" >/dev/null 2>&1 || true
+  if started dockerd; then sleep 2; as_root kill "$(cat "$RUN/dockerd.pid")" 2>/dev/null || true; fi
+  rm -f "$RUN/dockerd.pid" "$RUN/setting"
+  say "stopped what the rehearsal started"
+}
+
+can_run() { # can this machine run the rehearsal? (a Docker daemon, or root to start one)
+  [ -z "${LAMBDAGRAM_NO_LOCALSTACK:-}" ] || return 1 # asked not to
+  docker info >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || return 1
+  command -v dockerd >/dev/null || command -v apt-get >/dev/null
+}
+
+status() {
+  for name in dockerd registry redis localstack fake-api; do
+    if started "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: -"; fi
+  done
+}
+
+command=${1:?up|deploy|send|down|status|can-run}
+"${command//-/_}" "${@:2}"

@@ -1,0 +1,171 @@
+"""The project deployed into LocalStack with its own serverless.yml, driven through its URL.
+
+Run by ``make local-test`` (which ``make test`` runs wherever a Docker daemon can start):
+``scripts/localstack.sh up`` has started LocalStack; this module deploys the stage ``local``
+with a Redis and a fake Bot API of its own on the host (where the function's containers
+reach them), then talks to the deployed function as Telegram would. Skipped unless
+``LAMBDAGRAM_LOCALSTACK_TEST=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from lambdagram.local.events import message_update
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.redis_server import RedisServer
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("LAMBDAGRAM_LOCALSTACK_TEST") != "1",
+    reason="needs LocalStack: make local-test",
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "rehearsal-secret-0123456789"
+TOKEN = "123456789:AAH-rehearsal-token-0123456789abcd"
+FUNCTION = "lambdagram-local-webhook"
+
+
+def aws(*args: str) -> Any:
+    """The AWS CLI against LocalStack, JSON out."""
+    cli = ROOT / ".tools" / "localstack" / "venv" / "bin" / "aws"
+    command = [str(cli) if cli.exists() else "aws", "--endpoint-url=http://localhost:4566",
+               "--region", "eu-west-1", "--output", "json", *args]  # fmt: skip
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout or "null")
+
+
+def gateway() -> str:
+    """The host's address on the functions' Docker network."""
+    return subprocess.run(
+        ["docker", "network", "inspect", "-f", "{{(index .IPAM.Config 0).Gateway}}",
+         "lambdagram-local"], capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+@dataclass
+class Deployed:
+    url: str
+    redis: RedisServer
+    telegram: FakeTelegram
+    since_ms: int  # when this module deployed: its log events are the ones after
+
+    def post(self, update: dict[str, Any], secret: str = SECRET) -> tuple[int, Any, float]:
+        """POST as Telegram does; status, JSON body, seconds. The Function URL's host is
+        LocalStack's (*.localhost.localstack.cloud), sent to 127.0.0.1 without public DNS."""
+        parts = urlsplit(self.url)
+        request = urllib.request.Request(
+            "http://127.0.0.1:4566/webhook", data=json.dumps(update).encode(), method="POST",
+            headers={"Host": parts.netloc, "Content-Type": "application/json",
+                     "X-Telegram-Bot-Api-Secret-Token": secret},
+        )  # fmt: skip
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, body = error.code, error.read()
+        return status, json.loads(body or b"null"), time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[Deployed]:
+    host = gateway()
+    since_ms = int(time.time() * 1000)
+    with RedisServer(persistent=True, host=host) as redis, FakeTelegram(host=host) as telegram:
+        env = {**os.environ, "BOT_TOKEN": TOKEN, "WEBHOOK_SECRET": SECRET,
+               "LOCAL_REDIS_URL": redis.url, "LOCAL_TELEGRAM_API_URL": telegram.url}  # fmt: skip
+        subprocess.run([str(ROOT / "scripts" / "localstack.sh"), "deploy"], env=env, check=True)
+        [config] = aws("lambda", "list-function-url-configs", "--function-name", FUNCTION)[
+            "FunctionUrlConfigs"
+        ]
+        yield Deployed(config["FunctionUrl"], redis, telegram, since_ms)
+
+
+def cold_start(deployed: Deployed) -> None:
+    """Change the function's configuration, as a deploy does: the next call is cold."""
+    aws("lambda", "update-function-configuration", "--function-name", FUNCTION,
+        "--description", f"rehearsal {time.time()}")  # fmt: skip
+    for _ in range(60):
+        state = aws("lambda", "get-function-configuration", "--function-name", FUNCTION)
+        if state.get("LastUpdateStatus") == "Successful":
+            return
+        time.sleep(1)
+
+
+def test_a_whole_questionnaire_across_a_cold_start(deployed: Deployed) -> None:
+    chat = 4100
+    status, first, cold_seconds = deployed.post(message_update("/start", chat_id=chat))
+    assert status == 200, first
+    assert first["method"] == "sendMessage"
+    print(f"first (cold) call through the Function URL: {cold_seconds:.2f} s")
+    status, second, _ = deployed.post(message_update("Ada", chat_id=chat))
+    assert "Ada" in second["text"]
+
+    cold_start(deployed)
+    status, third, recold = deployed.post(message_update("36", chat_id=chat))
+    print(f"after the configuration change (cold again): {recold:.2f} s")
+    assert status == 200, third
+    assert "about yourself" in third["text"]  # the form's state survived the new instance
+    status, last, _ = deployed.post(message_update("/skip", chat_id=chat))
+
+    assert status == 200, last
+    summaries = [str(c.params.get("text")) for c in deployed.telegram.calls_to("sendMessage")]
+    assert any("Ada" in s and "36" in s for s in summaries), summaries  # awaited by the function
+
+
+def test_a_wrong_secret_is_refused_and_a_replay_is_a_duplicate(deployed: Deployed) -> None:
+    update = message_update("/help", chat_id=4200)
+
+    assert deployed.post(update, secret="wrong")[0] == 401
+    status, body, _ = deployed.post(update)
+    assert status == 200, body
+    assert deployed.post(update)[1] == {"ok": True, "duplicate": True}
+
+
+def test_a_redis_restart_mid_form_is_a_503_then_the_dialog_goes_on(deployed: Deployed) -> None:
+    chat = 4300
+    deployed.post(message_update("/start", chat_id=chat))
+    deployed.post(message_update("Grace", chat_id=chat))
+    age = message_update("85", chat_id=chat)
+
+    deployed.redis.stop()
+    try:
+        status, body, _ = deployed.post(age)
+    finally:
+        deployed.redis.start()
+
+    assert status == 503, body
+    assert body["error"] == "storage_unavailable"
+    status, body, _ = deployed.post(age)  # Telegram's retry
+    assert status == 200, body
+    assert "about yourself" in body["text"]
+
+
+def test_cloudwatch_has_one_json_line_per_update_and_no_secret(deployed: Deployed) -> None:
+    time.sleep(2)  # LocalStack files an invocation's logs after answering it
+    events = aws("logs", "filter-log-events", "--log-group-name", f"/aws/lambda/{FUNCTION}",
+                 "--start-time", str(deployed.since_ms))  # fmt: skip
+    messages = [e["message"].strip() for e in events["events"]]
+
+    updates = [json.loads(m) for m in messages if '"update processed"' in m]
+    ids = [line["update_id"] for line in updates]
+    assert len(ids) >= 8
+    assert len(ids) == len(set(ids)) + 1  # each once; the replay (a duplicate) once more
+    assert sum(1 for line in updates if line.get("cold_start")) >= 2  # the forced cold start
+    text = "\n".join(messages)
+    assert TOKEN.split(":")[1] not in text
+    assert SECRET not in text
