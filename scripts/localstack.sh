@@ -63,7 +63,9 @@ ensure_docker() {
   fi
   docker info >/dev/null 2>&1 && return
   say "starting dockerd (no iptables: the containers talk to the host only)"
-  start_bg dockerd as_root dockerd --iptables=false --ip-masq=false
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  start_bg dockerd "${sudo[@]}" dockerd --iptables=false --ip-masq=false
   wait_for 60 dockerd docker info
 }
 
@@ -272,7 +274,11 @@ down() {
     rm -f "$RUN/$name.pid"
   done
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
-  if started dockerd; then sleep 2; as_root kill "$(cat "$RUN/dockerd.pid")" 2>/dev/null || true; fi
+  if started dockerd; then
+    sleep 2
+    as_root kill "$(cat "$RUN/dockerd.pid")" 2>/dev/null || true
+    for _ in $(seq 20); do started dockerd || break; sleep 0.5; done
+  fi
   rm -f "$RUN/dockerd.pid" "$RUN/setting"
   say "stopped what the rehearsal started"
 }
