@@ -100,6 +100,7 @@ class Poller:
     deferred: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     stopping: bool = False
     _busy: bool = False
+    _waiting: bool = False
 
     def check_webhook(self, *, delete: bool) -> None:
         """Refuse while a webhook is set (Telegram would not answer getUpdates), or remove it."""
@@ -169,20 +170,24 @@ class Poller:
         print(line, file=self.out, flush=True)
 
     def interrupt(self, _signum: int, _frame: FrameType | None) -> None:
-        """SIGINT: stop; interrupt a wait, never an update being processed."""
+        """SIGINT: stop; cut a wait short, never anything else (an update being processed is
+        finished, and its offset kept)."""
         self.stop()
+        if self._waiting:
+            raise KeyboardInterrupt
         if self._busy:
             self.say("stopping after this update...")
-        else:
-            raise KeyboardInterrupt
 
     @contextlib.contextmanager
     def _idle(self) -> Iterator[None]:
         """A wait that Ctrl-C may cut short."""
+        self._waiting = True
         try:
             yield
         except KeyboardInterrupt:
             self.stopping = True
+        finally:
+            self._waiting = False
 
     @contextlib.contextmanager
     def _busy_with(self) -> Iterator[None]:
