@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import json
 import os
 import secrets
@@ -99,7 +100,6 @@ class Poller:
     offset: int | None = None
     deferred: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     stopping: bool = False
-    _busy: bool = False
     _waiting: bool = False
 
     def check_webhook(self, *, delete: bool) -> None:
@@ -126,6 +126,7 @@ class Poller:
             for update in updates:
                 self.deliver(update)
                 if self._stopped():
+                    self.say("stopping (Ctrl-C): no update is left half-done")
                     break
             if not updates:
                 self._run_deferred()
@@ -134,30 +135,25 @@ class Poller:
     def deliver(self, update: dict[str, Any]) -> None:
         """Hand one update to the function until it answers 2xx (or refuses it for good)."""
         update_id = int(update["update_id"])
-        with self._busy_with():
-            for attempt in range(1_000_000):
-                response = self.handler(lambda_event(update, secret=self.secret), LambdaContext())
-                status = int(response.get("statusCode", 500))
-                body = _body(response)
-                if 200 <= status < 300:
-                    self.say(f"update {update_id} ({_kind(update)}): {status} {_outcome(body)}")
-                    if isinstance(body, dict) and "method" in body:
-                        self._send_reply(body)
-                    break
-                error = body.get("error") if isinstance(body, dict) else body
-                if status != 409 and 400 <= status < 500:
-                    self.say(f"update {update_id}: {status} {error}: skipped (refused for good)")
-                    break
-                pause = self.pauses[min(attempt, len(self.pauses) - 1)]
-                self.say(f"update {update_id}: {status} {error}: retrying in {pause:g} s")
-                self._pause(pause)
-                if self._stopped():
-                    return  # not confirmed: Telegram gives it to the next poll
-            self.offset = update_id + 1
-
-    def queue_deferred(self, event: dict[str, Any]) -> None:
-        """Keep an asynchronous self-invocation for when the updates pause."""
-        self.deferred.append(event)
+        for attempt in itertools.count():
+            response = self.handler(lambda_event(update, secret=self.secret), LambdaContext())
+            status = int(response.get("statusCode", 500))
+            body = _body(response)
+            if 200 <= status < 300:
+                self.say(f"update {update_id} ({_kind(update)}): {status} {_outcome(body)}")
+                if isinstance(body, dict) and "method" in body:
+                    self._send_reply(body)
+                break
+            error = body.get("error") if isinstance(body, dict) else body
+            if status != 409 and 400 <= status < 500:
+                self.say(f"update {update_id}: {status} {error}: skipped (refused for good)")
+                break
+            pause = self.pauses[min(attempt, len(self.pauses) - 1)]
+            self.say(f"update {update_id}: {status} {error}: retrying in {pause:g} s")
+            self._pause(pause)
+            if self._stopped():
+                return  # not confirmed: Telegram gives it to the next poll
+        self.offset = update_id + 1
 
     def stop(self) -> None:
         """Stop after the update being processed (at once if none is)."""
@@ -171,12 +167,10 @@ class Poller:
 
     def interrupt(self, _signum: int, _frame: FrameType | None) -> None:
         """SIGINT: stop; cut a wait short, never anything else (an update being processed is
-        finished, and its offset kept)."""
+        finished, and its offset kept). It prints nothing: the main thread may be printing."""
         self.stop()
         if self._waiting:
             raise KeyboardInterrupt
-        if self._busy:
-            self.say("stopping after this update...")
 
     @contextlib.contextmanager
     def _idle(self) -> Iterator[None]:
@@ -189,20 +183,9 @@ class Poller:
         finally:
             self._waiting = False
 
-    @contextlib.contextmanager
-    def _busy_with(self) -> Iterator[None]:
-        """Work that Ctrl-C must not cut short."""
-        self._busy = True
-        try:
-            yield
-        finally:
-            self._busy = False
-
     def _pause(self, seconds: float) -> None:
-        self._busy = False
         with self._idle():
             time.sleep(seconds)
-        self._busy = True
 
     def _get_updates(self) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"timeout": 1 if self.deferred else self.long_poll}
@@ -210,7 +193,7 @@ class Poller:
             params["offset"] = self.offset
         if self.allowed_updates is not None:
             params["allowed_updates"] = self.allowed_updates
-        for attempt in range(1_000_000):
+        for attempt in itertools.count():
             try:
                 updates: list[dict[str, Any]] = self.api.call(
                     "getUpdates", params, timeout=params["timeout"] + 10
@@ -223,7 +206,7 @@ class Poller:
                 pause = self.pauses[min(attempt, len(self.pauses) - 1)]
                 self.say(f"getUpdates failed ({error}): retrying in {pause:g} s")
                 time.sleep(pause)
-        return []
+        raise AssertionError("unreachable")  # itertools.count() does not end
 
     def _send_reply(self, body: dict[str, Any]) -> None:
         params = dict(body)
@@ -235,14 +218,13 @@ class Poller:
 
     def _run_deferred(self) -> None:
         while self.deferred and not self.stopping:
-            with self._busy_with():
-                self.handler(self.deferred.popleft(), LambdaContext())
+            self.handler(self.deferred.popleft(), LambdaContext())
 
     def _confirm(self) -> None:
         """Tell Telegram the processed updates are done (getUpdates with the next offset)."""
         if self.offset is None:
             return
-        with self._busy_with(), contextlib.suppress(ApiError):
+        with contextlib.suppress(ApiError):
             self.api.call("getUpdates", {"offset": self.offset, "limit": 1, "timeout": 0})
 
 
@@ -304,8 +286,8 @@ def run(*, delete_webhook: bool = False) -> int:
                 "the dialogs' state goes with it when polling stops.",
                 flush=True,
             )
-        poller = Poller(api, handler=lambda event, context: {}, secret="")
-        invoke = stack.enter_context(FakeLambda(poller.queue_deferred))
+        deferred: collections.deque[dict[str, Any]] = collections.deque()
+        invoke = stack.enter_context(FakeLambda(deferred.append))  # run when updates pause
         secret = os.environ.get("WEBHOOK_SECRET") or secrets.token_urlsafe(24)
         os.environ.update(
             WEBHOOK_SECRET=secret,
@@ -326,9 +308,13 @@ def run(*, delete_webhook: bool = False) -> int:
         logs = stack.enter_context(log_path.open("w"))
         with contextlib.redirect_stdout(logs):  # the function's JSON logs, as CloudWatch has them
             app = load_app()
-        poller.handler = _logged(app.lambda_handler, logs)
-        poller.secret = secret
-        poller.allowed_updates = app.blueprint.used_update_types()
+        poller = Poller(
+            api,
+            _logged(app.lambda_handler, logs),
+            secret,
+            allowed_updates=app.blueprint.used_update_types(),
+            deferred=deferred,
+        )
         try:
             poller.check_webhook(delete=delete_webhook)
             me = api.call("getMe")
