@@ -186,10 +186,11 @@ class _Handler(JSONRequestHandler):
                 self.state.calls.append(ApiCall(token, "getUpdates", params, None))
                 self.reply_json(409, conflict)
                 return
-            self.state.updates[:] = [u for u in self.state.updates if u["update_id"] >= offset]
-            while not self.state.updates and (left := deadline - time.monotonic()) > 0:
-                self.state.arrived.wait(left)
+            while True:  # what the offset confirms is gone, updates queued meanwhile too
                 self.state.updates[:] = [u for u in self.state.updates if u["update_id"] >= offset]
+                if self.state.updates or (left := deadline - time.monotonic()) <= 0:
+                    break
+                self.state.arrived.wait(left)
             result = self.state.updates[:limit]
             self.state.calls.append(ApiCall(token, "getUpdates", params, result))
         self.reply_json(200, {"ok": True, "result": result})
