@@ -54,6 +54,14 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def durable_redis() -> Iterator[RedisServer]:
+    """A redis-server of this test's own, with the append-only file on: `stop` then
+    `start` keeps its data, as a managed Redis keeps it through a failover."""
+    with RedisServer(persistent=True) as server:
+        yield server
+
+
+@pytest.fixture
 def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     """A plain client to look inside Redis; the database is emptied before each test."""
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)

@@ -31,13 +31,6 @@ def shape() -> Shape:
 
 
 @pytest.fixture
-def durable_redis() -> Iterator[RedisServer]:
-    """A redis-server of this test's own, with the append-only file on."""
-    with RedisServer(persistent=True) as server:
-        yield server
-
-
-@pytest.fixture
 def outage_client(
     durable_redis: RedisServer,
     bot_env: dict[str, str],

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 DIST = Path(__file__).resolve().parents[2] / "dist"
+TEST_BOT = "lambdagram_ci_form"  # tests/support/bots/form.py, as a top-level module
 
 
 def built(name: str) -> Path:
@@ -42,3 +45,13 @@ def template(dev_package: Path) -> dict[str, Any]:
         (dev_package / "cloudformation-template-update-stack.json").read_text()
     )
     return loaded
+
+
+@pytest.fixture(scope="module")
+def task_root(native_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The native zip unpacked as Lambda's /var/task, with the engine's test bot beside it."""
+    root = tmp_path_factory.mktemp("var-task")
+    with zipfile.ZipFile(native_package / "lambdagram.zip") as archive:
+        archive.extractall(root)
+    shutil.copy(DIST.parent / "tests" / "support" / "bots" / "form.py", root / f"{TEST_BOT}.py")
+    return root

@@ -26,8 +26,7 @@ from lambdagram.local.ports import free_port
 from lambdagram.local.servers import JSONRequestHandler, LoopbackHTTPServer
 
 from tests.conftest import SECRET
-from tests.deploy.conftest import DIST
-from tests.deploy.test_packaged_function import TEST_BOT, task_root  # noqa: F401 - a fixture
+from tests.deploy.conftest import DIST, TEST_BOT
 
 pytestmark = pytest.mark.slow
 
@@ -67,7 +66,7 @@ def executor() -> Iterator[Executor]:
 
 @pytest.fixture
 def init(
-    task_root: Path,  # noqa: F811
+    task_root: Path,
     executor: Executor,
     bot_env: dict[str, str],
     redis_client: Any,

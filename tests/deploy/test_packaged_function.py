@@ -10,10 +10,8 @@ the zip's own ``handler.handler`` is checked to answer whatever bot ``bot/`` hol
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,25 +20,12 @@ import pytest
 
 from lambdagram.local.events import lambda_event, message_update, response_json
 from lambdagram.local.fake_telegram import FakeTelegram
-from lambdagram.local.lambda_process import ROOT
 
 from tests.conftest import SECRET
-from tests.deploy.conftest import DIST
+from tests.deploy.conftest import DIST, TEST_BOT
 from tests.support.runtime_api import RuntimeAPI
 
 pytestmark = pytest.mark.slow
-
-
-TEST_BOT = "lambdagram_ci_form"  # tests/support/bots/form.py, as a top-level module
-
-
-@pytest.fixture(scope="module")
-def task_root(native_package: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("var-task")
-    with zipfile.ZipFile(native_package / "lambdagram.zip") as archive:
-        archive.extractall(root)
-    shutil.copy(ROOT / "tests" / "support" / "bots" / "form.py", root / f"{TEST_BOT}.py")
-    return root
 
 
 @pytest.fixture

@@ -9,8 +9,11 @@ import sys
 from lambdagram.local.lambda_process import ROOT
 
 
-def chat(app: str, stdin: str) -> str:
+def chat(app: str, stdin: str, redis_url: str | None = None) -> str:
+    """The chat's output; with ``redis_url`` it keeps the dialog there, else in a throwaway."""
     environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    if redis_url is not None:
+        environ["REDIS_URL"] = redis_url
     result = subprocess.run(
         [sys.executable, "-m", "lambdagram", "chat"],
         cwd=ROOT,
@@ -65,20 +68,8 @@ FORM = "tests.support.bots.form:app"
 
 
 def test_a_chat_resumed_from_redis_says_where_the_dialog_stands(redis_server_url: str) -> None:
-    def chat_in_redis(stdin: str) -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "lambdagram", "chat"],
-            cwd=ROOT,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "REDIS_URL": redis_server_url, "LAMBDAGRAM_APP": FORM},
-            check=True,
-        ).stdout
-
-    first = chat_in_redis("/start\nAda\n")
-    again = chat_in_redis("36\n")
+    first = chat(FORM, "/start\nAda\n", redis_url=redis_server_url)
+    again = chat(FORM, "36\n", redis_url=redis_server_url)
 
     assert "Send /start to begin." in first
     assert "Resuming this chat from Redis: state Form:age, data name='Ada'." in again

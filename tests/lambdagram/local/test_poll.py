@@ -79,15 +79,8 @@ class PollProcess:
 
 
 @pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    """A Redis of this test's own that keeps its data across a restart."""
-    with RedisServer(persistent=True) as server:
-        yield server
-
-
-@pytest.fixture
 def start_poll(
-    telegram: FakeTelegram, redis: RedisServer, tmp_path: Path
+    telegram: FakeTelegram, durable_redis: RedisServer, tmp_path: Path
 ) -> Iterator[Callable[..., PollProcess]]:
     started: list[PollProcess] = []
     env = {
@@ -99,7 +92,7 @@ def start_poll(
         },
         "BOT_TOKEN": TOKEN,
         "TELEGRAM_API_URL": telegram.url,
-        "REDIS_URL": redis.url,
+        "REDIS_URL": durable_redis.url,
         "PYTHONPATH": str(ROOT),
         "POWERTOOLS_LOG_LEVEL": "INFO",
     }
@@ -121,7 +114,7 @@ def texts(telegram: FakeTelegram) -> list[str]:
 def test_a_dialog_runs_through_the_lambda_path_and_a_redis_outage_is_retried(
     start_poll: Callable[..., PollProcess],
     telegram: FakeTelegram,
-    redis: RedisServer,
+    durable_redis: RedisServer,
     tmp_path: Path,
 ) -> None:
     poll = start_poll()
@@ -131,10 +124,10 @@ def test_a_dialog_runs_through_the_lambda_path_and_a_redis_outage_is_retried(
     poll.wait_for("replied with sendMessage")  # the webhook reply, sent by the poller
     telegram.send_update(message_update("Ada", chat_id=5))
     poll.wait_for("replied with sendMessage")
-    redis.stop()
+    durable_redis.stop()
     telegram.send_update(message_update("36", chat_id=5))
     poll.wait_for("503 storage_unavailable: retrying in")
-    redis.start()
+    durable_redis.start()
     poll.wait_for("replied with sendMessage")
     telegram.send_update(message_update("/skip", chat_id=5))
     poll.wait_for("handled")
