@@ -40,10 +40,19 @@ started() { # name: is the process recorded under this name alive?
   [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null
 }
 
-start_bg() { # name command...: start in the background, log and PID in .tmp/localstack
+start_bg() { # name command...: start in the background in a process group of its own (what
+  # it starts, LocalStack's runtime say, is stopped with it); log and PID in .tmp/localstack
   local name=$1; shift
-  nohup "$@" > "$RUN/$name.log" 2>&1 &
+  setsid nohup "$@" > "$RUN/$name.log" 2>&1 &
   echo $! > "$RUN/$name.pid"
+}
+
+stop_bg() { # name: stop the process group started under this name (SIGKILL after 15 s)
+  local pid
+  pid=$(cat "$RUN/$1.pid")
+  kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+  for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+  kill -9 -- "-$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
 }
 
 wait_for() { # seconds description command...
@@ -270,7 +279,7 @@ down() {
   for c in $(docker ps -aq --filter "network=$NETWORK" 2>/dev/null); do docker rm -f "$c" >/dev/null 2>&1 || true; done
   [ "$(cat "$RUN/setting" 2>/dev/null)" = a ] && compose down -v >/dev/null 2>&1 || true
   for name in fake-api localstack redis registry; do
-    if started "$name"; then kill "$(cat "$RUN/$name.pid")" 2>/dev/null || true; fi
+    if started "$name"; then stop_bg "$name"; fi
     rm -f "$RUN/$name.pid"
   done
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
