@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -97,8 +97,12 @@ def _debugging(record: logging.LogRecord) -> bool:
     return logging.getLogger(record.name).getEffectiveLevel() <= logging.DEBUG
 
 
+LIBRARIES = ("aiogram", "aiohttp", "redis")
+"""The libraries whose log lines can quote a secret (a URL with the token, a Redis URL)."""
+
+
 class RedactingFilter(logging.Filter):
-    """For other libraries' loggers (aiogram, aiohttp, redis): their records, secrets blanked."""
+    """For other libraries' records: the message (and traceback) with secrets blanked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
@@ -109,12 +113,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def guard_library_loggers(names: Iterable[str] = ("aiogram", "aiohttp", "redis")) -> None:
-    """Blank secrets out of what those libraries log, wherever their lines are printed."""
-    for name in names:
-        library = logging.getLogger(name)
-        if not any(isinstance(f, RedactingFilter) for f in library.filters):
-            library.addFilter(RedactingFilter())
+def guard_library_loggers(names: Iterable[str] = LIBRARIES) -> None:
+    """Blank secrets out of what those libraries log, wherever their lines are printed.
+
+    A logger's filters see only the records logged on that very logger, not its children's
+    (``aiohttp.client``, ``aiogram.event``), so the records are blanked where they are made:
+    a log record factory, kept once, that passes each library record through the filter.
+    """
+    prefixes = tuple(names)
+    make = logging.getLogRecordFactory()
+    if isinstance(make, _RedactingFactory):
+        make.prefixes = tuple(sorted({*make.prefixes, *prefixes}))
+        return
+    logging.setLogRecordFactory(_RedactingFactory(make, prefixes))
+
+
+class _RedactingFactory:
+    """Makes records as ``make`` does; those of the ``prefixes`` loggers come out blanked."""
+
+    def __init__(self, make: Callable[..., logging.LogRecord], prefixes: tuple[str, ...]):
+        self.make = make
+        self.prefixes = prefixes
+        self.blank = RedactingFilter()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.make(*args, **kwargs)
+        name = record.name
+        if any(name == p or name.startswith(p + ".") for p in self.prefixes):
+            self.blank.filter(record)
+        return record
 
 
 def _quoted(secret: str) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.methods import TelegramMethod
@@ -23,6 +22,7 @@ from redis.asyncio import Redis
 from lambdagram import tracing
 from lambdagram.blueprint import Blueprint
 from lambdagram.delivery import Scripts
+from lambdagram.session import BotApiSession
 from lambdagram.settings import Settings
 from lambdagram.storage import create_redis
 
@@ -53,7 +53,7 @@ def create_bot(settings: Settings, default: DefaultBotProperties | None = None) 
     ``default`` is the bot's own ``DefaultBotProperties`` (parse mode, link previews, ...):
     a bot that sets none sends exactly what it sends under polling.
     """
-    session = AiohttpSession(
+    session = BotApiSession(
         api=TelegramAPIServer.from_base(settings.telegram_api_url),
         timeout=BOT_API_TIMEOUT,
     )

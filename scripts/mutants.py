@@ -1,16 +1,17 @@
 """``make mutants``: break the engine's critical lines one at a time; the tests must notice.
 
 Each mutant is one small, plausible change (a condition inverted, a check dropped, a reply
-answered 200). It is applied to a copy of the tree, the engine's fast tests run there
-(``-x``, stopping at the first failure), and the mutant is *killed* if they fail. A mutant
-that survives is a promise no test guards. Exit code 1 if any survived.
+answered 200) that breaks a promise the README or a docstring makes. It is applied to a copy
+of the tree (the files git knows, tracked or new: never ``.tools/``, ``.venv`` or caches), and
+the fast tests run there, the tests that state the promise first (``-x``, stopping at the
+first failure): the mutant is *killed* if any fails. A mutant that survives is a promise no
+test guards. Exit code 1 if any survived.
 
     .venv/bin/python scripts/mutants.py [NAME ...]   # all mutants, or the ones named
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ class Mutant:
     path: str
     old: str
     new: str
+    tests: tuple[str, ...] = ()  # where the promise is stated: run first, the rest after
 
 
 MUTANTS = [
@@ -125,18 +127,139 @@ MUTANTS = [
         "        self._started = True\n",
         "\n",
     ),
+    Mutant(
+        "album part's mark kept an hour, not a day",
+        "lambdagram/updates.py",
+        "update, raw, DONE_TTL",
+        "update, raw, albums.ALBUM_TTL",
+        ("tests/lambdagram/test_albums.py",),
+    ),
+    Mutant(
+        "album closer waits out its limit",
+        "lambdagram/albums.py",
+        "        if idle >= quiet or left <= 0:",
+        "        if left <= 0:",
+        ("tests/lambdagram/test_albums.py",),
+    ),
+    Mutant(
+        "album sorted by the message id's text",
+        "lambdagram/albums.py",
+        "for k in sorted(stored, key=int)]",
+        "for k in sorted(stored)]",
+        ("tests/lambdagram/test_albums.py",),
+    ),
+    Mutant(
+        "json-escaped secret not learned",
+        "lambdagram/redaction.py",
+        "spellings.update({secret, json.dumps(secret)[1:-1], _quoted(secret)})",
+        "spellings.update({secret, _quoted(secret)})",
+        ("tests/lambdagram/test_redaction.py",),
+    ),
+    Mutant(
+        "url-quoted secret not learned",
+        "lambdagram/redaction.py",
+        "spellings.update({secret, json.dumps(secret)[1:-1], _quoted(secret)})",
+        "spellings.update({secret, json.dumps(secret)[1:-1]})",
+        ("tests/lambdagram/test_redaction.py",),
+    ),
+    Mutant(
+        "library records not redacted",
+        "lambdagram/redaction.py",
+        "        record.msg = redact(record.getMessage())",
+        "        record.msg = record.getMessage()",
+        ("tests/lambdagram/test_redaction.py",),
+    ),
+    Mutant(
+        "poll skips a 409",
+        "lambdagram/local/poll.py",
+        "if status != 409 and 400 <= status < 500:",
+        "if 400 <= status < 500:",
+        ("tests/lambdagram/local/test_poll.py",),
+    ),
+    Mutant(
+        "poll's retry pause never doubles",
+        "lambdagram/local/poll.py",
+        'pause = self.pauses[min(attempt, len(self.pauses) - 1)]\n            self.say(f"update',
+        'pause = self.pauses[0]\n            self.say(f"update',
+        ("tests/lambdagram/local/test_poll.py",),
+    ),
+    Mutant(
+        "poll confirms an update interrupted in its retry pause",
+        "lambdagram/local/poll.py",
+        "                return  # not confirmed",
+        "                break  # not confirmed",
+        ("tests/lambdagram/local/test_poll.py",),
+    ),
+    Mutant(
+        "aiogram's per-update line not silenced",
+        "lambdagram/observability.py",
+        'logging.getLogger("aiogram.event").setLevel(logging.WARNING)',
+        "",
+        ("tests/lambdagram/test_observability.py",),
+    ),
+    Mutant(
+        "no depth check of our own",
+        "lambdagram/parsing.py",
+        "    if too_deep(raw):",
+        "    if False:",
+        ("tests/lambdagram/test_hardening.py",),
+    ),
+    Mutant(
+        "a waiter that got the lock still counts",
+        "lambdagram/delivery.py",
+        "leave()\nlocal attempt",
+        "local attempt",
+        ("tests/lambdagram/test_delivery.py",),
+    ),
+    Mutant(
+        "a replayed dead letter keeps its bytes",
+        "lambdagram/deadletter.py",
+        "redis.call('DECRBY', KEYS[3], #ARGV[1])\nreturn 1",
+        "return 1",
+        ("tests/lambdagram/test_deadletter.py",),
+    ),
+    Mutant(
+        "source check reads x-forwarded-for",
+        "lambdagram/app.py",
+        '    client = scope.get("client")\n    try:',
+        '    hops = dict(scope["headers"]).get(b"x-forwarded-for", b"").decode().split(",")\n'
+        '    client = (hops[0].strip(), 0) if hops[0] else scope.get("client")\n    try:',
+        ("tests/lambdagram/test_hardening.py",),
+    ),
+    Mutant(
+        "CHAT_WAITERS ignored",
+        "lambdagram/updates.py",
+        "        max_waiters=runtime.settings.chat_waiters,\n",
+        "",
+        ("tests/lambdagram/test_updates.py",),
+    ),
 ]
 
 
-def run(mutant: Mutant, python: str) -> tuple[bool, float]:
+def tree_files() -> list[str]:
+    """The files git knows here, tracked or new (not ignored): what the tests need."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    return [name for name in listed.decode().split("\0") if name and (ROOT / name).is_file()]
+
+
+def copy_tree(files: list[str], into: Path) -> None:
+    for name in files:
+        target = into / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((ROOT / name).read_bytes())
+        target.chmod((ROOT / name).stat().st_mode)
+
+
+def run(mutant: Mutant, python: str, files: list[str]) -> tuple[bool, float]:
     """Apply ``mutant`` to a copy of the tree and run the tests; (killed, seconds)."""
     with tempfile.TemporaryDirectory(prefix="lambdagram-mutant-") as tmp:
         copy = Path(tmp) / "tree"
-        shutil.copytree(
-            ROOT,
-            copy,
-            ignore=shutil.ignore_patterns(".venv", "node_modules", "dist", ".git", "__pycache__"),
-        )
+        copy_tree(files, copy)
         target = copy / mutant.path
         text = target.read_text()
         if text.count(mutant.old) != 1:
@@ -144,22 +267,26 @@ def run(mutant: Mutant, python: str) -> tuple[bool, float]:
             raise SystemExit(msg)
         target.write_text(text.replace(mutant.old, mutant.new))
         started = time.monotonic()
-        result = subprocess.run(
-            [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TESTS],
-            cwd=copy,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        return result.returncode != 0, time.monotonic() - started
+        for tests in ([*mutant.tests], TESTS) if mutant.tests else (TESTS,):
+            result = subprocess.run(
+                [python, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                cwd=copy,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                return True, time.monotonic() - started
+        return False, time.monotonic() - started
 
 
 def main(names: list[str]) -> int:
     chosen = [m for m in MUTANTS if not names or m.name in names]
     python = sys.executable
+    files = tree_files()
     survived = []
     for mutant in chosen:
-        killed, seconds = run(mutant, python)
+        killed, seconds = run(mutant, python, files)
         print(
             f"{'killed  ' if killed else 'SURVIVED'} {mutant.name} ({seconds:.0f} s)", flush=True
         )

@@ -116,7 +116,8 @@ class FakeTelegram(LoopbackHTTPServer):
     def fail_raw(
         self, method: str, status: int, body: str, content_type: str = "text/html"
     ) -> None:
-        """Answer ``method`` with a body that is not the Bot API's (a proxy's error page)."""
+        """Answer ``method`` with a body that is not the Bot API's (a proxy's error page); with
+        status 200 the call is carried out first (accepted, but answered unreadably)."""
         self._plan(method, _Failure(status, body.encode(), content_type))
 
     def redirect_loop(self, method: str) -> None:
@@ -159,13 +160,13 @@ class _Handler(JSONRequestHandler):
         if method.lower() == "getupdates" and failure is None:
             self._get_updates(token, params)
             return
-        fails = failure is not None and failure.status != 200
-        result = None if fails else self._result(token, method.lower(), params)
+        accepted = failure is None or failure.status == 200  # done, whatever the answer says
+        result = self._result(token, method.lower(), params) if accepted else None
         with self.state.lock:
             self.state.calls.append(ApiCall(token, method, params, result))
         if failure is not None and failure.delay:
             time.sleep(failure.delay)
-        if failure is not None and fails:
+        if failure is not None and (not accepted or failure.body):
             self._fail(failure)
             return
         self.reply_json(200, {"ok": True, "result": result})

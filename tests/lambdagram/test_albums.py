@@ -16,13 +16,20 @@ from typing import Any
 import pytest
 import redis
 
-from lambdagram.local.events import lambda_event, message_update, photo_update, response_json
+from lambdagram.local.events import (
+    LambdaContext,
+    lambda_event,
+    message_update,
+    photo_update,
+    response_json,
+)
 from lambdagram.local.fake_lambda import FakeLambda
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, handler_client
 from tests.support.ported import as_polling, normalise
+from tests.support.webhook import WebhookClient
 
 pytestmark = pytest.mark.slow
 
@@ -168,3 +175,102 @@ def test_the_album_bot_sends_what_it_sends_under_polling(
 
     assert normalise(telegram.calls) == polled
     assert [method for method, _ in polled] == ["sendMessage", "sendMediaGroup"]
+
+
+class InProcessAlbums:
+    """The album bot in this process; its closers recorded by a fake Invoke API, run later."""
+
+    def __init__(self, client: WebhookClient, closers: list[dict[str, Any]]) -> None:
+        self.client = client
+        self.closers = closers
+
+    def close(self) -> tuple[Any, float]:
+        """Run the one queued closer as Lambda would, asynchronously; (result, seconds)."""
+        [event] = self.closers
+        started = time.monotonic()
+        # the closer's timeout (as the deploy gives it) leaves its whole limit to wait
+        result = self.client.handler(event, LambdaContext(timeout_ms=120_000))
+        return result, time.monotonic() - started
+
+
+@pytest.fixture
+def in_process(
+    album_env: dict[str, str],
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[InProcessAlbums]:
+    closers: list[dict[str, Any]] = []
+    with FakeLambda(closers.append) as invoke:
+        env = {
+            **album_env,
+            "ALBUM_WAIT": "3",  # the closer's limit: ten times that
+            "LOCK_WAIT": "60",  # ... which the lock wait would otherwise cut to 10 s
+            "AWS_LAMBDA_FUNCTION_NAME": "lambdagram-test-webhook",
+            "AWS_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL_LAMBDA": invoke.url,
+        }
+        clients = handler_client(env, telegram, monkeypatch, ALBUM_BOT.partition(":")[0])
+        yield InProcessAlbums(next(clients), closers)
+        next(clients, None)
+
+
+def part(group: str, message_id: int, caption: str) -> dict[str, Any]:
+    update = photo_update(media_group_id=group, caption=caption)
+    update["message"]["message_id"] = message_id
+    return update
+
+
+def test_the_handler_gets_the_album_in_message_id_order(
+    in_process: InProcessAlbums, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given parts whose message ids sort differently as numbers and as text (9 < 10 < 100)
+    for message_id, caption in [(9, "nine"), (10, "ten"), (100, "hundred")]:
+        assert in_process.client.post(part("g5", message_id, caption)).status == 200
+    make_quiet(redis_client, "g5")
+
+    # When the album is closed
+    in_process.close()
+
+    # Then the handler saw them in message order
+    [summary] = telegram.calls_to("sendMessage")
+    assert summary.params["text"] == "Album 1: 3 photos (nine, ten, hundred)"
+
+
+def test_the_closer_answers_once_the_album_is_quiet_not_at_its_limit(
+    in_process: InProcessAlbums, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given an album whose last part came longer ago than ALBUM_WAIT (3 s)
+    in_process.client.post(part("g6", 1, "a"))
+    in_process.client.post(part("g6", 2, "b"))
+    make_quiet(redis_client, "g6")
+
+    # When its closer runs
+    result, seconds = in_process.close()
+
+    # Then it handles the album without waiting out its limit (30 s)
+    assert result == {}  # handled (the replies went over the Bot API)
+    assert seconds < 15  # a bound far above a loaded machine's time, far below the limit
+    assert len(telegram.calls_to("sendMessage")) == 1
+
+
+def test_an_album_parts_update_id_is_remembered_for_telegrams_24_hours(
+    in_process: InProcessAlbums, redis_client: redis.Redis
+) -> None:
+    first = part("g7", 1, "a")
+    in_process.client.post(first)
+    make_quiet(redis_client, "g7")
+    in_process.close()
+
+    key = f"lg:{{123456789:1001}}:update:{first['update_id']}"
+    assert redis_client.get(key) == "done"
+    assert 23 * 3600 < redis_client.ttl(key) <= 24 * 3600  # Telegram's retry window
+    assert in_process.client.post(first).body == {"ok": True, "duplicate": True}
+
+
+def make_quiet(redis_client: redis.Redis, group: str) -> None:
+    """Make the album's last part older than any ALBUM_WAIT here (as if time had passed)."""
+    last = f"lg:{{123456789:1001}}:album:{group}:last"
+    redis_client.set(last, int((time.time() - 60) * 1000), keepttl=True)

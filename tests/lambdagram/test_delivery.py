@@ -243,3 +243,30 @@ def test_at_most_max_waiters_wait_for_a_chat_and_the_rest_are_turned_away_at_onc
 
     assert sorted(outcomes) == ["busy", "busy", "crowded", "crowded", "crowded"]
     assert int(redis_client.get(holder.waiters_key) or 0) == 0  # the waiters left
+
+
+def test_a_waiter_that_gets_the_lock_stops_counting_as_a_waiter(
+    async_redis: AsyncRedis, redis_client: redis.Redis, run: Callable[..., Any]
+) -> None:
+    # Given a chat that admits one waiter, held by an update, with one more waiting for it
+    def one_waiter(update_id: int) -> Claim:
+        return Claim(Scripts.register(async_redis), SLOT, update_id, (STATE, DATA), 2000, 10, 1)
+
+    holder = one_waiter(1)
+    run(holder.acquire(max_wait=1))
+    waiter = one_waiter(2)
+
+    async def wait_then_release() -> None:
+        waiting = asyncio.ensure_future(waiter.acquire(max_wait=10))
+        while not redis_client.get(holder.waiters_key):
+            await asyncio.sleep(0.01)
+        assert await holder.commit([])
+        await waiting
+
+    # When the holder commits and the waiter gets the lock
+    run(wait_then_release())
+
+    # Then the chat has no waiter left: the next update may wait its turn, not turned away
+    assert int(redis_client.get(holder.waiters_key) or 0) == 0
+    with pytest.raises(ChatBusy):
+        run(one_waiter(3).acquire(max_wait=0.2))

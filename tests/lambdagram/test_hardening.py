@@ -16,7 +16,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
 from aiogram.types import Message
 
-from lambdagram.local.events import LambdaContext, Shape, lambda_event, message_update
+from lambdagram.local.events import (
+    TELEGRAM_IP,
+    LambdaContext,
+    Shape,
+    lambda_event,
+    message_update,
+)
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
 from lambdagram.settings import Settings, SettingsError
@@ -44,7 +50,15 @@ def at_the_last_step(client: WebhookClient) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "failure",
-    ["html 502", "html 404 from a proxy", "json 503", "429", "redirect loop", "timeout"],
+    [
+        "html 502",
+        "html 404 from a proxy",
+        "json 503",
+        "429",
+        "429 without retry_after",
+        "redirect loop",
+        "timeout",
+    ],
 )
 def test_every_bot_api_failure_that_can_pass_gives_the_update_back(
     failure: str, client: WebhookClient, telegram: FakeTelegram, redis_client: redis.Redis
@@ -59,6 +73,8 @@ def test_every_bot_api_failure_that_can_pass_gives_the_update_back(
         telegram.fail("sendMessage", 503, "Service Unavailable")
     elif failure == "429":
         telegram.fail("sendMessage", 429, "Too Many Requests: retry after 3", retry_after=3)
+    elif failure == "429 without retry_after":
+        telegram.fail("sendMessage", 429, "Too Many Requests")
     elif failure == "redirect loop":
         telegram.redirect_loop("sendMessage")
     else:
@@ -79,6 +95,24 @@ def test_every_bot_api_failure_that_can_pass_gives_the_update_back(
     assert "Name: Ada" in done.texts[0]
 
 
+def test_a_call_the_bot_api_accepted_is_never_retried_even_if_its_answer_is_unreadable(
+    client: WebhookClient, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given a Bot API (or something in front of it) that sends the summary, then answers
+    # 200 with a body aiogram cannot read
+    last = at_the_last_step(client)
+    telegram.fail_raw("sendMessage", 200, "<html>sent</html>")
+
+    # When the last step runs
+    reply = client.post(last)
+
+    # Then it is a handler error, logged once, marked done: Telegram's retry sends nothing again
+    assert reply.status == 200
+    assert reply.body == {"ok": True, "handled": False}
+    assert client.post(last).body == {"ok": True, "duplicate": True}
+    assert len(telegram.calls_to("sendMessage")) == 1
+
+
 def test_a_definitive_refusal_by_telegram_is_a_handler_error_not_a_retry(
     client: WebhookClient, telegram: FakeTelegram, redis_client: redis.Redis
 ) -> None:
@@ -97,11 +131,20 @@ def test_a_definitive_refusal_by_telegram_is_a_handler_error_not_a_retry(
     [
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ('{"a":' * 5_000 + "1" + "}" * 5_000, "nested too deeply"),
+        # deeper than MAX_DEPTH (64), far shallower than the json module's own limit
+        ('{"update_id": 5, "message": ' + "[" * 100 + "]" * 100 + "}", "nested too deeply"),
         ('{"update_id": ' + "9" * 5_001 + "}", "not valid JSON"),
         ('{"update_id": ' + "9" * 30 + "}", "out of range"),
         (b'{"update_id": 1, "message": "\xff\xfe"}', "not valid JSON"),
     ],
-    ids=["deep-arrays", "deep-objects", "huge-int", "update-id-range", "invalid-utf8"],
+    ids=[
+        "deep-arrays",
+        "deep-objects",
+        "past-max-depth",
+        "huge-int",
+        "update-id-range",
+        "invalid-utf8",
+    ],
 )
 def test_hostile_bodies_are_a_400_with_a_reason(
     body: str | bytes, reason: str, client: WebhookClient, redis_client: redis.Redis
@@ -424,3 +467,27 @@ def test_with_the_source_check_on_only_telegrams_networks_get_in(
     assert from_telegram.status == 200
     assert (from_elsewhere.status, from_elsewhere.body["error"]) == (403, "forbidden_source")
     assert from_v6.status == 403
+
+
+@pytest.mark.parametrize("shape", ["function_url", "http_api", "rest_api"])
+def test_the_source_check_reads_the_address_aws_saw_not_a_forwarded_header(
+    shape: Shape, make_client: Callable[..., WebhookClient], redis_client: redis.Redis
+) -> None:
+    # Given the source check on, and a request from outside Telegram's networks whose
+    # X-Forwarded-For names one of Telegram's addresses first (a client may send any header;
+    # AWS appends the address it saw)
+    client = make_client(lambda dp: None, TELEGRAM_IP_CHECK="1")
+    event = lambda_event(message_update("hi"), secret=SECRET, shape=shape, source_ip="203.0.113.9")
+    forged = f"{TELEGRAM_IP}, 203.0.113.9"
+    for name in ("x-forwarded-for", "X-Forwarded-For"):
+        if name in event["headers"]:
+            event["headers"][name] = forged
+    if "multiValueHeaders" in event:
+        event["multiValueHeaders"]["X-Forwarded-For"] = [forged]
+
+    # When it arrives
+    reply = client.invoke(event)
+
+    # Then only the source address counts: it is refused, before anything is stored
+    assert (reply.status, reply.body["error"]) == (403, "forbidden_source")
+    assert redis_client.dbsize() == 0

@@ -138,6 +138,7 @@ def test_a_bot_that_calls_basicconfig_at_import_does_not_double_the_engines_line
     assert printed.count("update processed") == 1
     assert printed.count("echoing hello") == 1  # the bot's own line, once, where it asked
     assert "mangum" not in printed  # the adapter's per-request line is no bill of the bot's
+    assert "is handled" not in printed  # nor aiogram's "Update id=... is handled" INFO line
 
 
 def test_metrics_are_emitted_in_emf(bot_env: dict[str, str], redis_client: redis.Redis) -> None:

@@ -215,3 +215,18 @@ def test_a_bot_api_outage_during_a_handler_is_retried_not_lost(
     done = client.post(about)
     assert done.status == 200
     assert "Name: Ada" in done.texts[0]
+
+
+def test_chat_waiters_sets_how_many_invocations_may_wait_for_a_chat(
+    make_client: Callable[..., WebhookClient], redis_client: redis.Redis
+) -> None:
+    # Given CHAT_WAITERS=1, and a chat whose lock is held with one invocation waiting for it
+    client = make_client(lambda dp: None, CHAT_WAITERS="1", LOCK_WAIT="1")
+    redis_client.set("lg:{123456789:1001}:lock", "another-invocation", px=5000)
+    redis_client.set("lg:{123456789:1001}:waiters", 1, px=5000)
+
+    # When one more update comes for that chat
+    reply = client.say("hello")
+
+    # Then it is turned away at once, not made a second waiter
+    assert (reply.status, reply.body["error"]) == (503, "chat_crowded")

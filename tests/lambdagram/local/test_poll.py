@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import queue
@@ -11,16 +12,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
+import redis
 
 from lambdagram.local.events import message_update, photo_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import ROOT
+from lambdagram.local.poll import BotApi, Poller
 from lambdagram.local.redis_server import RedisServer
 
-from tests.conftest import TOKEN
+from tests.conftest import SECRET, TOKEN
 
 WAIT = 60.0  # generous: a loaded two-core machine
 
@@ -197,3 +203,97 @@ def test_without_a_token_it_says_what_to_set() -> None:
 
     assert result.returncode == 1
     assert result.stderr.startswith("error: BOT_TOKEN is not set")
+
+
+@dataclass
+class RecordingPoller(Poller):
+    """A poller whose retry pauses are recorded, not slept; ``during`` runs in each one."""
+
+    during: Callable[[int], None] = lambda _n: None
+    recorded: list[float] = field(default_factory=list)
+
+    def _pause(self, seconds: float) -> None:
+        self.during(len(self.recorded))
+        self.recorded.append(seconds)
+
+
+@pytest.fixture
+def function(lambda_handler: ModuleType, telegram: FakeTelegram) -> Callable[..., Poller]:
+    """``function(cls, **fields)``: a poller in this process feeding the engine's test bot."""
+
+    def make(cls: type[Poller] = Poller, **fields: Any) -> Poller:
+        api = BotApi(TOKEN, telegram.url)
+        return cls(api, lambda_handler.handler, SECRET, out=io.StringIO(), long_poll=1, **fields)
+
+    return make
+
+
+def in_flight_elsewhere(redis_client: redis.Redis, update: dict[str, Any]) -> str:
+    """Mark ``update`` as being processed by another invocation (the function answers 409)."""
+    key = f"lg:{{123456789:{update['message']['chat']['id']}}}:update:{update['update_id']}"
+    redis_client.set(key, "p:another-invocation", px=60_000)
+    return key
+
+
+def test_a_409_is_retried_like_a_5xx_not_skipped(
+    function: Callable[..., Poller], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given an update another invocation holds, which it gives back during the first pause
+    update = message_update("/help", chat_id=8)
+    mark = in_flight_elsewhere(redis_client, update)
+    poller = function(RecordingPoller, during=lambda _n: redis_client.delete(mark))
+    assert isinstance(poller, RecordingPoller)
+
+    # When the poller delivers it
+    poller.deliver(update)
+
+    # Then the 409 was retried once, the update handled and replied to, then confirmed
+    assert poller.recorded == [1.0]
+    assert "409 update_in_flight: retrying in 1 s" in poller.out.getvalue()  # type: ignore[attr-defined]
+    assert texts(telegram)[-1].startswith("/start")
+    assert poller.offset == update["update_id"] + 1
+
+
+def test_the_retry_pause_doubles_from_1_s_up_to_30_s(
+    function: Callable[..., Poller], redis_client: redis.Redis
+) -> None:
+    # Given an update the function refuses (409) for eight attempts in a row
+    update = message_update("/help", chat_id=9)
+    mark = in_flight_elsewhere(redis_client, update)
+    poller = function(
+        RecordingPoller, during=lambda n: n == 7 and redis_client.delete(mark) and None
+    )
+    assert isinstance(poller, RecordingPoller)
+
+    # When the poller delivers it
+    poller.deliver(update)
+
+    # Then each pause is twice the one before, up to 30 s
+    assert poller.recorded == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+
+
+def test_ctrl_c_during_a_retry_pause_leaves_the_update_unconfirmed(
+    function: Callable[..., Poller], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given an update the function keeps refusing (409), and a poller that waits 30 s to retry
+    update = message_update("/help", chat_id=10)
+    in_flight_elsewhere(redis_client, update)
+    telegram.send_update(update)
+    poller = function(pauses=(30.0,))
+
+    def press_ctrl_c() -> None:
+        while not poller._waiting or "retrying in" not in poller.out.getvalue():  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    # When Ctrl-C comes during the pause (a real SIGINT, to the poller's own handler)
+    previous = signal.signal(signal.SIGINT, poller.interrupt)
+    try:
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        poller.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+    # Then the poller stops without confirming it: Telegram gives it to the next poll
+    assert poller.offset is None
+    assert [u["update_id"] for u in telegram.pending_updates] == [update["update_id"]]
