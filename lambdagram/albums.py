@@ -36,6 +36,12 @@ from aiogram.types import Message, TelegramObject, Update
 ALBUM_DATA = "lambdagram_album"  # the workflow-data key the engine fills for the middleware
 ALBUM_TTL = 3600  # seconds a stored album may wait for its closing invocation
 MAX_WAIT_FACTOR = 10
+CLOSER_ATTEMPTS = 3
+"""Lambda runs an asynchronous invocation at most this often (``MaximumRetryAttempts: 2`` in
+``serverless.yml``): a closer failing on its last attempt dead-letters the album instead."""
+CLOSER_MARK_SLACK = 60
+"""Seconds the "a closer is queued" mark outlives the closer's own longest wait: a part that
+comes later (its closer lost) queues a new one instead of waiting for ever."""
 
 _STORE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'duplicate' end
@@ -43,8 +49,14 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('SET', KEYS[3], ARGV[3], 'EX', ARGV[4])
 redis.call('SET', KEYS[1], 'done', 'EX', ARGV[5])
-if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then return 'first' end
+if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[6]) then return 'first' end
 return 'stored'
+"""
+
+_GIVE_UP = """
+local parts = redis.call('HVALS', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+return parts
 """
 
 
@@ -91,10 +103,11 @@ def group_of(update: Update) -> str | None:
     return None if message is None else message.media_group_id
 
 
-def keys(slot: str, group: str) -> tuple[str, str, str]:
-    """The album's parts (a hash by message id), its last-arrival time, its closer mark."""
+def keys(slot: str, group: str) -> tuple[str, str, str, str]:
+    """The album's parts (a hash by message id), its last-arrival time, its closer mark, and
+    its closers' attempts."""
     base = f"lg:{slot}:album:{group}"
-    return base, f"{base}:last", f"{base}:closer"
+    return base, f"{base}:last", f"{base}:closer", f"{base}:attempts"
 
 
 async def store(
@@ -105,9 +118,10 @@ async def store(
     update: Update,
     raw: dict[str, Any],
     done_ttl: int,
+    closer_ttl: int,
 ) -> str:
     """Store one part; ``first`` (schedule the closer), ``stored`` or ``duplicate``."""
-    parts, last, closer = keys(slot, group)
+    parts, last, closer, _ = keys(slot, group)
     message = message_of(update)
     assert message is not None
     reply = await redis.eval(
@@ -122,13 +136,14 @@ async def store(
         int(time.time() * 1000),
         ALBUM_TTL,
         done_ttl,
+        closer_ttl,
     )
     return reply.decode() if isinstance(reply, bytes) else str(reply)
 
 
 async def wait_until_quiet(redis: Any, slot: str, group: str, quiet: float, limit: float) -> bool:
     """Wait until no part arrived for ``quiet`` s (at most ``limit`` s); False if gone."""
-    _, last_key, _ = keys(slot, group)
+    last_key = keys(slot, group)[1]
     started = time.monotonic()
     while True:
         last = await redis.get(last_key)
@@ -139,6 +154,22 @@ async def wait_until_quiet(redis: Any, slot: str, group: str, quiet: float, limi
         if idle >= quiet or left <= 0:
             return True
         await asyncio.sleep(max(0.01, min(quiet - idle, left)))
+
+
+async def count_closer_attempt(redis: Any, slot: str, group: str) -> int:
+    """Count one more closing attempt of the album; how many there were in all."""
+    attempts = keys(slot, group)[3]
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(attempts)
+        pipe.expire(attempts, ALBUM_TTL)
+        counted, _ = await pipe.execute()
+    return int(counted)
+
+
+async def give_up(redis: Any, slot: str, group: str) -> list[dict[str, Any]]:
+    """Remove the album (its keys, at once) and return its parts, to be dead-lettered."""
+    stored = await redis.eval(_GIVE_UP, 4, *keys(slot, group))
+    return [json.loads(part) for part in stored]
 
 
 async def parts(redis: Any, slot: str, group: str) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from lambdagram.errors import (
     WebhookError,
 )
 from lambdagram.observability import Metric, count, logger
-from lambdagram.parsing import parse_body
+from lambdagram.parsing import Unprocessable, parse_body
 from lambdagram.redaction import redact
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.settings import Settings
@@ -123,18 +123,22 @@ class WebhookApp:
             raise Unauthorized("missing or wrong X-Telegram-Bot-Api-Secret-Token header")
         return parse_body(await read_body(scope, receive, MAX_BODY))
 
-    async def internal(self, payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    async def internal(self, payload: Any, context: Any) -> dict[str, Any]:
         """Run an internal event (an asynchronous self-invocation, `lambdagram.deferred`).
 
-        A `WebhookError` propagates: Lambda then retries the invocation (twice).
+        A `WebhookError` propagates: Lambda then retries the invocation (twice). An event
+        that is not one of ours (an unknown kind, an album without a media group) is refused
+        with a log line and not retried: no attempt could go better.
         """
-        if "album" not in payload:
-            msg = f"unknown internal event {sorted(payload)}"
-            raise InternalError(msg)
-        raw = payload["album"]
+        raw = payload.get("album") if isinstance(payload, dict) else None
+        if not isinstance(raw, dict):
+            kinds = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload)
+            return _refuse_internal(f"unknown internal event {kinds}: not one the engine makes")
         logger.set_correlation_id(str(raw.get("update_id")))
         try:
             body = await close_album(self.runtime(), raw, max_wait=self._start_budget(context))
+        except Unprocessable as error:
+            return _refuse_internal(f"the album event cannot be processed: {error}")
         except WebhookError as error:
             logger.error("album not closed; Lambda retries", extra={"reason": error.message})
             raise
@@ -196,6 +200,13 @@ def refusal(error: WebhookError) -> dict[str, Any]:
         extra={"status": int(error.status), "error": error.code, "reason": description},
     )
     return {"ok": False, "error": error.code, "description": description}
+
+
+def _refuse_internal(reason: str) -> dict[str, Any]:
+    """A direct invocation that is not an internal event of ours: logged, not retried."""
+    count(Metric.INTERNAL_ERRORS)
+    logger.error("internal event refused", extra={"reason": redact(reason), "alert": "internal"})
+    return {"ok": False, "error": "bad_internal_event", "description": reason}
 
 
 def from_telegram(scope: Scope) -> bool:

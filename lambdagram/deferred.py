@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from lambdagram.observability import Metric, count, logger
 from lambdagram.ssm import sign_v4
 
 INTERNAL_KEY = "lambdagram"  # an internal event is {"lambdagram": {...}}; no AWS event has it
 TIMEOUT = 3.0
+REFUSED_PAUSE = 300.0
+"""Seconds this process stops asking after Lambda refused (or could not be reached): each
+ask that fails would hold a webhook answer up to `TIMEOUT`."""
+_refused_until = 0.0
 
 
 class DeferError(RuntimeError):
@@ -34,6 +40,27 @@ class DeferError(RuntimeError):
 def available(environ: Mapping[str, str]) -> bool:
     """Whether this process can invoke its own function (it runs on Lambda or LocalStack)."""
     return bool(environ.get("AWS_LAMBDA_FUNCTION_NAME") and environ.get("AWS_REGION"))
+
+
+async def defer(payload: dict[str, Any], environ: Mapping[str, str]) -> bool:
+    """Queue ``payload`` for an asynchronous invocation if Lambda takes it; False if the caller
+    must do the work itself (no Lambda here, or it refused lately: said once, and counted)."""
+    global _refused_until
+    if not available(environ) or time.monotonic() < _refused_until:
+        return False
+    try:
+        await invoke_self(payload, environ)
+    except DeferError as error:
+        _refused_until = time.monotonic() + REFUSED_PAUSE
+        count(Metric.DEFER_REFUSED)
+        logger.error(
+            f"cannot queue work for later: {error}; doing it at once for the next "
+            f"{REFUSED_PAUSE:g} s (an album becomes one album per part): check the function's "
+            "lambda:InvokeFunction permission on itself",
+            extra={"alert": "defer"},
+        )
+        return False
+    return True
 
 
 async def invoke_self(payload: dict[str, Any], environ: Mapping[str, str]) -> None:

@@ -10,15 +10,18 @@ claim
     data. An update claimed ``MAX_ATTEMPTS`` times without a commit is marked done and
     reported ``poison`` instead (as SQS moves a message to its DLQ after ``maxReceiveCount``),
     so no update can hold its chat for Telegram's 24 hours of retries.
-    A held lock means "wait": the caller polls, bounded by ``LOCK_WAIT``.
+    A held lock means "wait": the caller polls, bounded by ``LOCK_WAIT``, as one of at most
+    ``CHAT_WAITERS`` waiters (a sorted set of tokens, each with the deadline of its wait, so a
+    waiter that died stops counting when its wait would have ended).
+    The claim's own earlier run (its token on the mark) is recognised and answered the same.
 renew
     While the handler runs, the lock and the mark are extended every third of their TTL,
     so a live holder keeps them and a dead one (killed, timed out) loses them within
     ``LOCK_TTL``.
 commit
     If the lock and mark are still ours: apply the buffered FSM writes, mark the id
-    ``done`` for 24 h (Telegram's retry window), forget the attempts, release the lock. All or
-    nothing.
+    ``done:<token>`` for 24 h (Telegram's retry window), forget the attempts, release the lock.
+    All or nothing; a commit run again after its reply was lost finds its own mark: committed.
 abandon
     On failure: drop our mark and lock, so Telegram's retry is processed afresh.
 """
@@ -31,10 +34,12 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiogram.fsm.storage.base import StorageKey
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from lambdagram.fsm import Write
 
@@ -42,26 +47,29 @@ DONE_TTL = 24 * 3600  # Telegram keeps retrying an update for up to 24 hours
 PREFIX = "lg"
 
 _CLAIM = """
-local waiting = ARGV[6] == '1'
-local function leave()
-  if waiting and tonumber(redis.call('GET', KEYS[4]) or '0') > 0 then
-    redis.call('DECR', KEYS[4])
-  end
+local token = ARGV[1]
+local function leave() redis.call('ZREM', KEYS[4], token) end
+local function claimed()
+  if ARGV[3] ~= '1' then return {'claimed', '', ''} end
+  return {'claimed', redis.call('GET', KEYS[5]) or '', redis.call('GET', KEYS[6]) or ''}
 end
 local seen = redis.call('GET', KEYS[1])
 if seen then
   leave()
-  if seen == 'done' then return {'done'} end
-  return {'processing'}
+  if seen == 'p:' .. token then return claimed() end
+  if string.sub(seen, 1, 2) == 'p:' then return {'processing'} end
+  return {'done'}
 end
 local locking = ARGV[3] == '1'
-if locking and not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if not waiting then
-    if redis.call('INCR', KEYS[4]) > tonumber(ARGV[7]) then
-      redis.call('DECR', KEYS[4])
-      return {'crowded'}
-    end
-    redis.call('PEXPIRE', KEYS[4], ARGV[2])
+if locking and not redis.call('SET', KEYS[2], token, 'NX', 'PX', ARGV[2]) then
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ms)
+  if not redis.call('ZSCORE', KEYS[4], token) then
+    if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[7]) then return {'crowded'} end
+    redis.call('ZADD', KEYS[4], ms + tonumber(ARGV[6]), token)
+    local last = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+    redis.call('PEXPIREAT', KEYS[4], last[2])
   end
   return {'locked', tostring(redis.call('PTTL', KEYS[2]))}
 end
@@ -74,13 +82,9 @@ if attempt > tonumber(ARGV[4]) then
   if locking then redis.call('DEL', KEYS[2]) end
   return {'poison', tostring(attempt - 1)}
 end
-redis.call('SET', KEYS[1], 'p:' .. ARGV[1], 'PX', ARGV[2])
-if locking then
-  return {'claimed', redis.call('GET', KEYS[5]) or '', redis.call('GET', KEYS[6]) or ''}
-end
-return {'claimed', '', ''}
+redis.call('SET', KEYS[1], 'p:' .. token, 'PX', ARGV[2])
+return claimed()
 """
-
 _OWNED = """
 local function owned()
   if redis.call('GET', KEYS[1]) ~= 'p:' .. ARGV[1] then return false end
@@ -101,6 +105,7 @@ return 1
 _COMMIT = (
     _OWNED
     + """
+if redis.call('GET', KEYS[1]) == 'done:' .. ARGV[1] then return 1 end
 if not owned() then return 0 end
 redis.call('DEL', KEYS[3])
 local arg = 4
@@ -111,14 +116,14 @@ for i = 4, #KEYS do
   elseif ttl > 0 then redis.call('SET', KEYS[i], value, 'EX', ttl)
   else redis.call('SET', KEYS[i], value) end
 end
-redis.call('SET', KEYS[1], 'done', 'EX', ARGV[3])
+redis.call('SET', KEYS[1], 'done:' .. ARGV[1], 'EX', ARGV[3])
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
 return 1
 """
 )
 
 _LEAVE = """
-if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 """
 
@@ -189,6 +194,7 @@ class Claim:
     ttl_ms: int
     max_attempts: int = 10
     max_waiters: int = 2
+    patience: float = 0.0  # seconds to run a script again after a timeout (see `_run`)
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     state: bytes | None = None
     data: bytes | None = None
@@ -232,21 +238,19 @@ class Claim:
             self._locking,
             self.max_attempts,
             DONE_TTL,
-            "0",  # becomes "1" once this invocation counts as one of the chat's waiters
+            int(max_wait * 1000) + 1000,  # how long this one may count as a waiter
             self.max_waiters,
         ]
         started = time.monotonic()
         pause = 0.01
+        locked_before = False
         while True:
-            reply = await self.scripts.claim(keys=keys, args=args)
+            reply = await self._run(self.scripts.claim, keys, args)
             verdict = _text(reply[0])
-            if verdict == "locked":
-                args[5] = "1"
             if verdict == "crowded":
                 raise ChatCrowded
             if verdict == "claimed":
                 self.state, self.data = reply[1] or None, reply[2] or None
-                locked_before = args[5] == "1"  # 0.0: claimed at the first try
                 self.waited = time.monotonic() - started if locked_before else 0.0
                 self.last_tick = time.monotonic()
                 return
@@ -256,10 +260,11 @@ class Claim:
                 raise Duplicate
             if verdict == "processing":
                 raise InFlight
+            locked_before = True
             left = max_wait - (time.monotonic() - started)
             if left <= 0:
                 with contextlib.suppress(Exception):  # no longer waiting (it expires anyway)
-                    await self.scripts.leave(keys=[self.waiters_key], args=[])
+                    await self.scripts.leave(keys=[self.waiters_key], args=[self.token])
                 raise ChatBusy(time.monotonic() - started)
             holder_left = int(reply[1]) / 1000 if int(reply[1]) > 0 else pause
             await asyncio.sleep(max(0.005, min(pause, holder_left, left)))
@@ -313,7 +318,26 @@ class Claim:
         for write in writes:
             keys.append(write.key)
             args.extend([write.value or "", write.ttl or 0])
-        return bool(await self.scripts.commit(keys=keys, args=args))
+        return bool(await self._run(self.scripts.commit, keys, args))
+
+    async def _run(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+        """Run ``script``; after a timeout, run it again for up to ``patience`` seconds.
+
+        A timeout does not say whether Redis ran the script (a stalled Redis runs it when it
+        resumes, after the client gave up): the claim and the commit recognise their own
+        earlier run by this claim's token, so running them again is always safe, and the
+        answer is then the truth instead of a false "nothing was saved".
+        """
+        deadline = time.monotonic() + self.patience
+        pause = 0.05
+        while True:
+            try:
+                return await script(keys=keys, args=args)
+            except RedisTimeoutError:
+                if time.monotonic() + pause >= deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.5)
 
     def blocked_for(self) -> float:
         """Seconds since the event loop last let the renewal timer run (or since the claim)."""

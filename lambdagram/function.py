@@ -36,6 +36,7 @@ from lambdagram.blueprint import Blueprint, Configure
 from lambdagram.deferred import INTERNAL_KEY
 from lambdagram.errors import BadUpdate, Unauthorized, WebhookError
 from lambdagram.observability import Metric, count, instrument, logger, metrics
+from lambdagram.redaction import redact
 from lambdagram.runtime import ensure_event_loop
 from lambdagram.settings import Settings, SettingsError
 from lambdagram.ssm import ParameterError, resolve_parameters
@@ -61,7 +62,7 @@ class Lambdagram:
         self._environ = environ
         self._webhook: WebhookApp | None = None
         self._handler: LambdaHandler | None = None
-        self._internal: LambdaHandler = self._run_internal
+        self._internal: Callable[[Any, Any], dict[str, Any]] = self._run_internal
         snapstart.register(self)
 
     def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -116,9 +117,18 @@ class Lambdagram:
         self._internal = instrument(self._run_internal)
         return self._handler
 
-    def _run_internal(self, payload: dict[str, Any], context: Any) -> dict[str, Any]:
+    def _run_internal(self, payload: Any, context: Any) -> dict[str, Any]:
+        """An internal event; what leaves here carries no secret (see `DeferredWorkFailed`)."""
         webhook = self.webhook()
-        return ensure_event_loop().run_until_complete(webhook.internal(payload, context))
+        try:
+            return ensure_event_loop().run_until_complete(webhook.internal(payload, context))
+        except WebhookError as error:  # logged already; Lambda retries the invocation
+            failure = f"{error.code}: {redact(error.message)}"
+        except Exception as error:
+            logger.exception("internal event failed", extra={"alert": "internal"})
+            count(Metric.INTERNAL_ERRORS)
+            failure = f"{type(error).__name__}: {redact(str(error))}"
+        raise DeferredWorkFailed(failure)  # outside the except: no exception chained to it
 
     def forget_clients(self) -> None:
         """Drop the open clients (SnapStart restore); the next request makes new ones."""
@@ -133,6 +143,15 @@ class Lambdagram:
     def runtime_if_made(self) -> Any:
         """The process's clients if a request has made them (introspection for tests)."""
         return None if self._webhook is None else self._webhook.runtime_if_made()
+
+
+class DeferredWorkFailed(RuntimeError):
+    """An internal event failed; Lambda retries it, then sends it to the on-failure target.
+
+    Lambda writes an exception that leaves the handler to CloudWatch and to the asynchronous
+    failure record itself, past the log redactor: so only this one leaves, its message
+    redacted, with no cause chained (aiohttp's errors quote the URL with the bot's token).
+    """
 
 
 def _guarded(

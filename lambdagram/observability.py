@@ -60,6 +60,7 @@ class Metric(StrEnum):
     HANDLER_TIMEOUTS = "HandlerTimeouts"
     EVICTING_REDIS = "EvictingRedis"
     INTERNAL_ERRORS = "InternalErrors"
+    DEFER_REFUSED = "DeferRefused"  # Lambda refused an asynchronous invocation of itself
 
 
 def count(metric: Metric, value: float = 1) -> None:

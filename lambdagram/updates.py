@@ -25,7 +25,6 @@ from aiogram.exceptions import (
 from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message, Update
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from lambdagram import albums, budget, deadletter, deferred
@@ -49,6 +48,7 @@ from lambdagram.errors import (
     OutOfTime,
     StorageUnavailable,
     UpdateInFlight,
+    WebhookError,
 )
 from lambdagram.fsm import BufferedStorage, Write
 from lambdagram.observability import Metric, count, logger, milliseconds
@@ -130,6 +130,7 @@ async def _process(
         ttl_ms=int(runtime.settings.lock_ttl * 1000),
         max_attempts=runtime.settings.max_attempts,
         max_waiters=runtime.settings.chat_waiters,
+        patience=_patience(runtime, after=BOT_API_TIMEOUT + 1.0),
     )
     if key is not None:
         logger.append_keys(chat_id=key.chat_id)
@@ -165,6 +166,7 @@ async def _process(
             f"chat is busy with another update after waiting {busy.waited:.1f} s; retry later"
         ) from None
     except RedisError as error:
+        await claim.abandon()  # it may have gone through unseen: free the chat at once
         raise _unavailable(error) from None
     if claim.waited:  # only a real wait is worth a metric (and an EMF line)
         milliseconds("LockWait", claim.waited * 1000)
@@ -207,7 +209,7 @@ async def _process(
             raise await _given_back(claim, error, "sending the reply") from None
         except Exception:
             return await _handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
-    await _commit(runtime.redis, claim, [*storage.writes(), *cleanup])
+    await _commit(runtime, claim, [*storage.writes(), *cleanup])
     return reply or {}
 
 
@@ -262,7 +264,7 @@ async def _handler_failed(
     """A bug in the handlers (logged): its FSM changes dropped, the update marked done."""
     logger.exception(f"{what}; its FSM changes are dropped", extra={"alert": "handler"})
     count(Metric.HANDLER_ERRORS)
-    await _commit(runtime.redis, claim, cleanup)
+    await _commit(runtime, claim, cleanup)
     return {"ok": True, "handled": False}
 
 
@@ -281,9 +283,18 @@ async def _album_part(
     """Store one part of an album and answer at once; the first part schedules the closing."""
     bot = runtime.bot
     slot = chat_slot(bot.id, fsm_key(runtime.blueprint.root, bot, update))
+    wait = runtime.settings.album_wait
+    closer_ttl = int(wait * albums.MAX_WAIT_FACTOR) + albums.CLOSER_MARK_SLACK
     try:
         verdict = await albums.store(
-            runtime.redis, slot, group, dedupe_key(slot, update.update_id), update, raw, DONE_TTL
+            runtime.redis,
+            slot,
+            group,
+            dedupe_key(slot, update.update_id),
+            update,
+            raw,
+            DONE_TTL,
+            closer_ttl,
         )
     except RedisError as error:
         raise _unavailable(error) from None
@@ -292,32 +303,42 @@ async def _album_part(
         return {"ok": True, "duplicate": True}
     count(Metric.ALBUM_PARTS)
     if verdict == "first":
-        if deferred.available(os.environ):
-            try:
-                await deferred.invoke_self({"album": raw}, os.environ)
-            except deferred.DeferError as error:
-                logger.warning("closing the album here", extra={"reason": str(error)})
-            else:
-                return {"ok": True, "album_part": True}
-        return await close_album(runtime, raw, max_wait=max_wait, reply_in_webhook=True)
+        if await deferred.defer({"album": raw}, os.environ):
+            return {"ok": True, "album_part": True}
+        # Nothing to close it later: close it now, without waiting for parts that Telegram
+        # sends only after this answer (each part becomes an album of its own).
+        return await close_album(
+            runtime, raw, max_wait=max_wait, reply_in_webhook=True, wait=False
+        )
     return {"ok": True, "album_part": True}
 
 
 async def close_album(
-    runtime: Runtime, raw: dict[str, Any], *, max_wait: float, reply_in_webhook: bool = False
+    runtime: Runtime,
+    raw: dict[str, Any],
+    *,
+    max_wait: float,
+    reply_in_webhook: bool = False,
+    wait: bool = True,
 ) -> dict[str, Any]:
-    """Wait for an album's last part, then run the handlers once on the whole of it."""
+    """Wait for an album's last part, then run the handlers once on the whole of it.
+
+    A closer that fails is retried by Lambda; on its last attempt (`albums.CLOSER_ATTEMPTS`)
+    the album is dead-lettered, part by part, instead of being lost.
+    """
     bot = runtime.bot
     first_part = to_update(raw, bot)
     group = albums.group_of(first_part)
-    assert group is not None
+    if group is None:
+        raise Unprocessable("its update is not part of a media group")
     slot = chat_slot(bot.id, fsm_key(runtime.blueprint.root, bot, first_part))
     quiet = runtime.settings.album_wait
+    redis = runtime.redis
     try:
-        open_ = await albums.wait_until_quiet(
-            runtime.redis, slot, group, quiet, min(quiet * albums.MAX_WAIT_FACTOR, max_wait)
-        )
-        stored = await albums.parts(runtime.redis, slot, group) if open_ else []
+        limit = min(quiet * albums.MAX_WAIT_FACTOR, max_wait)
+        open_ = not wait or await albums.wait_until_quiet(redis, slot, group, quiet, limit)
+        stored = await albums.parts(redis, slot, group) if open_ else []
+        attempt = await albums.count_closer_attempt(redis, slot, group) if wait and stored else 0
     except RedisError as error:
         raise _unavailable(error) from None
     if not stored:
@@ -329,7 +350,31 @@ async def close_album(
         messages=messages,
         cleanup=[Write(key, None, None) for key in albums.keys(slot, group)],
     )
-    return await _dispatch(runtime, updates[0], max_wait, reply_in_webhook, album)
+    try:
+        return await _dispatch(runtime, updates[0], max_wait, reply_in_webhook, album)
+    except WebhookError as error:
+        if attempt < albums.CLOSER_ATTEMPTS:
+            raise
+        return await _album_given_up(runtime, slot, group, attempt, error)
+
+
+async def _album_given_up(
+    runtime: Runtime, slot: str, group: str, attempts: int, error: WebhookError
+) -> dict[str, Any]:
+    """The closer's last attempt failed: every part becomes a dead letter, the album goes."""
+    reason = f"album {group} not handled after {attempts} attempts: {error.message}"
+    try:
+        parts = await albums.give_up(runtime.redis, slot, group)
+        for part in parts:
+            await deadletter.push(runtime.redis, runtime.bot.id, part, reason)
+    except RedisError as failure:
+        raise _unavailable(failure) from None
+    count(Metric.DEAD_LETTERS, len(parts))
+    logger.error(
+        "album cannot be handled; its parts are kept as dead letters",
+        extra={"reason": reason, "parts": len(parts), "alert": "dead_letter"},
+    )
+    return {"ok": True, "dead_letter": True}
 
 
 def fsm_key(dispatcher: Dispatcher, bot: Bot, update: Update) -> StorageKey | None:
@@ -352,16 +397,30 @@ def _fsm_keys(storage: BufferedStorage, key: StorageKey | None) -> tuple[str, st
     return build(key, "state"), build(key, "data")
 
 
-async def _commit(redis: Redis, claim: Claim, writes: list[Write]) -> None:
+def _patience(runtime: Runtime, after: float) -> float:
+    """How long a claim or commit whose answer timed out is run again (`Claim._run`): a few
+    Redis timeouts, never so long that ``after`` seconds no longer fit in the budget."""
+    wanted = 3 * runtime.settings.redis_timeout
+    left = budget.left()
+    return wanted if left is None else max(0.0, min(wanted, left - after))
+
+
+async def _commit(runtime: Runtime, claim: Claim, writes: list[Write]) -> None:
     """Commit the claim's own-slot writes atomically, then any others (rare: another chat)."""
     tag = claim.slot
     own = [w for w in writes if tag in w.key]
     others = [w for w in writes if tag not in w.key]
+    claim.patience = _patience(runtime, after=1.0)
     try:
         async with span("redis.commit"):
             committed = await claim.commit(own)
     except RedisError as error:
-        raise _unavailable(error) from None
+        await claim.abandon()  # if the commit never ran: the chat is free at once
+        count(Metric.REDIS_ERRORS)
+        raise StorageUnavailable(
+            f"Redis did not answer the commit ({type(error).__name__}: {error}): the step was "
+            "saved whole or not at all, and Telegram's retry finds out which; retry later"
+        ) from None
     if not committed:
         blocked = claim.blocked_for()
         if blocked * 1000 > claim.ttl_ms:  # no renewal could run: the loop was never free
@@ -377,7 +436,7 @@ async def _commit(redis: Redis, claim: Claim, writes: list[Write]) -> None:
             "nothing was saved; retry later"
         )
     if others:  # handlers that wrote another chat's state: best effort, not atomic
-        async with redis.pipeline(transaction=False) as pipe:
+        async with runtime.redis.pipeline(transaction=False) as pipe:
             for write in others:
                 if write.value is None:
                     pipe.delete(write.key)

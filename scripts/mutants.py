@@ -100,8 +100,8 @@ MUTANTS = [
     Mutant(
         "no chat waiter bound",
         "lambdagram/delivery.py",
-        "if redis.call('INCR', KEYS[4]) > tonumber(ARGV[7]) then",
-        "if redis.call('INCR', KEYS[4]) > 1000000 then",
+        "if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[7]) then",
+        "if false then",
     ),
     Mutant(
         "log lines not redacted",
@@ -232,6 +232,48 @@ MUTANTS = [
         "        max_waiters=runtime.settings.chat_waiters,\n",
         "",
         ("tests/lambdagram/test_updates.py",),
+    ),
+    Mutant(
+        "a commit run again is not recognised",
+        "lambdagram/delivery.py",
+        "if redis.call('GET', KEYS[1]) == 'done:' .. ARGV[1] then return 1 end\n",
+        "",
+        ("tests/test_outages.py",),
+    ),
+    Mutant(
+        "a claim run again is not recognised",
+        "lambdagram/delivery.py",
+        "  if seen == 'p:' .. token then return claimed() end\n",
+        "",
+        ("tests/test_outages.py",),
+    ),
+    Mutant(
+        "no second run after a timeout",
+        "lambdagram/delivery.py",
+        "        deadline = time.monotonic() + self.patience\n",
+        "        deadline = time.monotonic()\n",
+        ("tests/test_outages.py",),
+    ),
+    Mutant(
+        "waiters expire with the lock",
+        "lambdagram/delivery.py",
+        "redis.call('ZADD', KEYS[4], ms + tonumber(ARGV[6]), token)",
+        "redis.call('ZADD', KEYS[4], ms + tonumber(ARGV[2]), token)",
+        ("tests/lambdagram/test_delivery.py",),
+    ),
+    Mutant(
+        "an accepted call with an unreadable answer retried",
+        "lambdagram/session.py",
+        "                raise AcceptedButUnreadable(method, status_code, error) from error\n",
+        "                raise\n",
+        ("tests/lambdagram/test_hardening.py",),
+    ),
+    Mutant(
+        "a 429 without retry_after taken as a refusal",
+        "lambdagram/session.py",
+        "            if status_code == HTTPStatus.TOO_MANY_REQUESTS:",
+        "            if False:",
+        ("tests/lambdagram/test_hardening.py",),
     ),
 ]
 

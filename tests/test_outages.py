@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -129,3 +130,70 @@ def test_redis_failing_in_the_middle_of_a_handler_writes_nothing(
         assert json.loads(inspect.get(DATA_KEY) or "{}") == {"name": "Ada"}
     finally:
         inspect.close()
+
+
+@pytest.fixture
+def stall_client(
+    durable_redis: RedisServer,
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[WebhookClient]:
+    """The test bot with short Redis timeouts and the default LOCK_TTL (8 s)."""
+    env = {**bot_env, "REDIS_URL": durable_redis.url, "REDIS_TIMEOUT": "0.5"}
+    yield from handler_client(env, telegram, monkeypatch)
+
+
+def stall(server: RedisServer, seconds: float) -> threading.Timer:
+    """Freeze redis-server now (SIGSTOP) and let it go on after ``seconds`` (SIGCONT)."""
+    assert server.process is not None
+    pid = server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    resume = threading.Timer(seconds, os.kill, (pid, signal.SIGCONT))
+    resume.start()
+    return resume
+
+
+def test_a_commit_redis_ran_after_the_client_gave_up_still_delivers_its_reply(
+    stall_client: WebhookClient, durable_redis: RedisServer
+) -> None:
+    client = stall_client
+    client.say("/start")
+    stalls = {"left": 1}
+
+    async def redis_stalls_at_the_commit(handler: Any, event: Any, data: Any) -> Any:
+        result = await handler(event, data)
+        if stalls["left"]:
+            stalls["left"] -= 1
+            stall(durable_redis, 1.2)  # longer than the client's timeout and its retry
+        return result
+
+    sys.modules[FORM_BOT].dp.message.middleware(redis_stalls_at_the_commit)
+
+    # When Redis freezes during the commit and runs it only after the client gave up on it
+    reply = client.say("Ada")
+
+    # Then the step is recognised as committed: its reply is delivered, with the state moved on
+    assert reply.status == 200, reply.body
+    assert "Nice to meet you" in reply.text
+    inspect = redis.Redis.from_url(durable_redis.url, decode_responses=True)
+    try:
+        assert inspect.get(STATE_KEY) == "Form:age"
+    finally:
+        inspect.close()
+
+
+def test_a_claim_redis_ran_after_the_client_gave_up_is_recognised_as_ours(
+    stall_client: WebhookClient, durable_redis: RedisServer
+) -> None:
+    client = stall_client
+    client.say("/start")
+
+    # When Redis freezes as an update comes, and runs its claim only after the client gave up
+    resume = stall(durable_redis, 1.2)
+    reply = client.say("Ada")
+    resume.join()
+
+    # Then it is not taken for another invocation's claim (409): the update runs
+    assert reply.status == 200, reply.body
+    assert "Nice to meet you" in reply.text

@@ -24,6 +24,8 @@ class FakeLambda(LoopbackHTTPServer):
 
     def __init__(self, run: Runner) -> None:
         self.events: list[dict[str, Any]] = []
+        self.refusing: int | None = None  # a status to answer every invocation with instead
+        self.asked = 0
         self.results: list[Any] = []
         self._threads: list[threading.Thread] = []
         fake = self
@@ -32,6 +34,11 @@ class FakeLambda(LoopbackHTTPServer):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 event = json.loads(self.rfile.read(length) or b"{}")
+                fake.asked += 1
+                if fake.refusing is not None:  # as Lambda refuses a role without the permission
+                    message = "not authorized to perform: lambda:InvokeFunction"
+                    self.reply_json(fake.refusing, {"Type": "User", "message": message})
+                    return
                 if self.headers.get("X-Amz-Invocation-Type") != "Event":
                     self.reply_json(400, {"message": "only asynchronous invocations here"})
                     return

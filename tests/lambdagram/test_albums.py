@@ -8,6 +8,7 @@ another one, through a loopback stand-in for Lambda's Invoke API.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,8 @@ from typing import Any
 import pytest
 import redis
 
+from lambdagram import albums, deadletter, deferred
+from lambdagram.function import DeferredWorkFailed
 from lambdagram.local.events import (
     LambdaContext,
     lambda_event,
@@ -180,13 +183,17 @@ def test_the_album_bot_sends_what_it_sends_under_polling(
 class InProcessAlbums:
     """The album bot in this process; its closers recorded by a fake Invoke API, run later."""
 
-    def __init__(self, client: WebhookClient, closers: list[dict[str, Any]]) -> None:
+    def __init__(
+        self, client: WebhookClient, closers: list[dict[str, Any]], lambda_api: FakeLambda
+    ) -> None:
         self.client = client
         self.closers = closers
+        self.lambda_api = lambda_api
 
-    def close(self) -> tuple[Any, float]:
-        """Run the one queued closer as Lambda would, asynchronously; (result, seconds)."""
-        [event] = self.closers
+    def close(self, event: dict[str, Any] | None = None) -> tuple[Any, float]:
+        """Run the one queued closer (or ``event``) as Lambda would; (result, seconds)."""
+        if event is None:
+            [event] = self.closers
         started = time.monotonic()
         # the closer's timeout (as the deploy gives it) leaves its whole limit to wait
         result = self.client.handler(event, LambdaContext(timeout_ms=120_000))
@@ -212,8 +219,9 @@ def in_process(
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_ENDPOINT_URL_LAMBDA": invoke.url,
         }
+        monkeypatch.setattr(deferred, "_refused_until", 0.0)  # a process that was never refused
         clients = handler_client(env, telegram, monkeypatch, ALBUM_BOT.partition(":")[0])
-        yield InProcessAlbums(next(clients), closers)
+        yield InProcessAlbums(next(clients), closers, invoke)
         next(clients, None)
 
 
@@ -274,3 +282,74 @@ def make_quiet(redis_client: redis.Redis, group: str) -> None:
     """Make the album's last part older than any ALBUM_WAIT here (as if time had passed)."""
     last = f"lg:{{123456789:1001}}:album:{group}:last"
     redis_client.set(last, int((time.time() - 60) * 1000), keepttl=True)
+
+
+def test_an_album_whose_closer_fails_every_attempt_is_kept_as_dead_letters(
+    in_process: InProcessAlbums, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given an album, and a Bot API failing (5xx) whenever its closer answers it
+    parts = [part("g8", 1, "a"), part("g8", 2, "b")]
+    for each in parts:
+        in_process.client.post(each)
+    make_quiet(redis_client, "g8")
+    telegram.fail("sendMessage", 502, "Bad Gateway")
+    [closer] = in_process.closers
+
+    # When Lambda runs the closer as often as it runs an asynchronous invocation
+    failures = []
+    for _ in range(albums.CLOSER_ATTEMPTS - 1):
+        with pytest.raises(DeferredWorkFailed) as failed:
+            in_process.close(closer)
+        failures.append(str(failed.value))
+    result, _ = in_process.close(closer)
+
+    # Then the last attempt keeps every part as a dead letter and the album is gone
+    assert all("bot_api_unavailable" in failure for failure in failures)
+    assert result == {"ok": True, "dead_letter": True}
+    kept = redis_client.lrange(deadletter.deadletter_key(123456789), 0, -1)
+    assert sorted(json.loads(e)["update"]["update_id"] for e in kept) == sorted(
+        p["update_id"] for p in parts
+    )
+    assert "not handled after 3 attempts" in json.loads(kept[0])["error"]
+    assert redis_client.keys("lg:*}:album:g8*") == []
+
+
+def test_a_part_after_a_lost_closer_queues_a_new_one(
+    in_process: InProcessAlbums, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given an album whose closer was queued but never ran
+    in_process.client.post(part("g9", 1, "a"))
+    closer_mark = "lg:{123456789:1001}:album:g9:closer"
+    wait = 3  # ALBUM_WAIT here
+    assert 0 < redis_client.ttl(closer_mark) <= wait * albums.MAX_WAIT_FACTOR + 60
+    redis_client.delete(closer_mark)  # as if its time had passed
+    in_process.closers.clear()
+
+    # When another part of it comes, and the new closer runs
+    in_process.client.post(part("g9", 2, "b"))
+    make_quiet(redis_client, "g9")
+    in_process.close()
+
+    # Then the album is handled whole
+    [summary] = telegram.calls_to("sendMessage")
+    assert summary.params["text"] == "Album 1: 2 photos (a, b)"
+
+
+def test_when_lambda_refuses_to_queue_the_closer_parts_are_answered_at_once_and_it_stops_asking(
+    in_process: InProcessAlbums, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a function whose role may not invoke it (Lambda answers 403)
+    in_process.lambda_api.refusing = 403
+
+    # When the parts of two albums come
+    replies = [
+        in_process.client.post(part(g, n, c)) for g, n, c in [("gA", 1, "a"), ("gB", 2, "b")]
+    ]
+
+    # Then each is handled at once as an album of its own, Lambda was asked once, and the
+    # reason was said
+    assert [r.status for r in replies] == [200, 200]
+    texts = [c.params["text"] for c in telegram.calls_to("sendMessage")]
+    assert texts == ["Album 1: 1 photos (a)", "Album 2: 1 photos (b)"]
+    assert in_process.lambda_api.asked == 1
+    assert "lambda:InvokeFunction" in caplog.text

@@ -54,7 +54,7 @@ def test_a_committed_update_is_a_duplicate_for_24_hours(
 
     with pytest.raises(Duplicate):
         run(claim(async_redis).acquire(max_wait=1))
-    assert redis_client.get(f"lg:{SLOT}:update:1") == "done"
+    assert redis_client.get(f"lg:{SLOT}:update:1") == f"done:{first.token}"
     assert 23 * 3600 < redis_client.ttl(f"lg:{SLOT}:update:1") <= 24 * 3600
     assert redis_client.get(STATE) == "Form:age"
     assert redis_client.exists(f"lg:{SLOT}:lock") == 0
@@ -242,7 +242,7 @@ def test_at_most_max_waiters_wait_for_a_chat_and_the_rest_are_turned_away_at_onc
     outcomes = run(flood())
 
     assert sorted(outcomes) == ["busy", "busy", "crowded", "crowded", "crowded"]
-    assert int(redis_client.get(holder.waiters_key) or 0) == 0  # the waiters left
+    assert redis_client.zcard(holder.waiters_key) == 0  # the waiters left
 
 
 def test_a_waiter_that_gets_the_lock_stops_counting_as_a_waiter(
@@ -258,7 +258,7 @@ def test_a_waiter_that_gets_the_lock_stops_counting_as_a_waiter(
 
     async def wait_then_release() -> None:
         waiting = asyncio.ensure_future(waiter.acquire(max_wait=10))
-        while not redis_client.get(holder.waiters_key):
+        while not redis_client.zcard(holder.waiters_key):
             await asyncio.sleep(0.01)
         assert await holder.commit([])
         await waiting
@@ -267,6 +267,40 @@ def test_a_waiter_that_gets_the_lock_stops_counting_as_a_waiter(
     run(wait_then_release())
 
     # Then the chat has no waiter left: the next update may wait its turn, not turned away
-    assert int(redis_client.get(holder.waiters_key) or 0) == 0
+    assert redis_client.zcard(holder.waiters_key) == 0
     with pytest.raises(ChatBusy):
         run(one_waiter(3).acquire(max_wait=0.2))
+
+
+def test_a_waiter_counts_for_as_long_as_it_may_wait_not_for_lock_ttl(
+    async_redis: AsyncRedis, run: Callable[..., Any]
+) -> None:
+    # Given LOCK_TTL 1 s, a holder that keeps its lock, and two waiters that may wait 3 s
+    def attempt(update_id: int) -> Claim:
+        return Claim(Scripts.register(async_redis), SLOT, update_id, (STATE, DATA), 1000)
+
+    holder = attempt(1)
+    run(holder.acquire(max_wait=1))
+
+    async def outcome(claim: Claim, max_wait: float) -> str:
+        try:
+            await claim.acquire(max_wait)
+        except ChatCrowded:
+            return "crowded"
+        except ChatBusy:
+            return "busy"
+        return "claimed"
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        async with holder.renewing():
+            waiting = [asyncio.ensure_future(outcome(attempt(n), 3.0)) for n in (2, 3)]
+            await asyncio.sleep(1.5)  # past LOCK_TTL, within the waiters' wait
+            latecomers = await asyncio.gather(*(outcome(attempt(n), 0.2) for n in (4, 5)))
+            return list(await asyncio.gather(*waiting)), list(latecomers)
+
+    # When two more updates come while the first two still wait
+    waited, latecomers = run(scenario())
+
+    # Then they are turned away: the two waiters still count
+    assert latecomers == ["crowded", "crowded"]
+    assert waited == ["busy", "busy"]
