@@ -28,7 +28,7 @@ from lambdagram.errors import (
     Unauthorized,
     WebhookError,
 )
-from lambdagram.observability import Metric, count, logger
+from lambdagram.observability import Metric, count, logger, note_on_metrics_line
 from lambdagram.parsing import Unprocessable, parse_body
 from lambdagram.redaction import redact
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
@@ -190,15 +190,19 @@ SETTLE_AFTER = frozenset({1, 8, 64, 512})
 
 
 def refusal(error: WebhookError) -> dict[str, Any]:
-    """Log a refused request (ERROR for 5xx) and return the JSON body to answer it with."""
-    log = logger.error if error.status >= 500 else logger.warning
+    """Log a refused request and return the JSON body to answer it with.
+
+    A 5xx (our failure: Telegram retries) is an ERROR line with the whole context. A 4xx
+    (a stranger's request, a wrong secret, a bad body, an update in flight) is noted on the
+    invocation's one EMF line instead: a flood of refusals costs one compact line each.
+    """
+    description = redact(error.message)  # error texts can quote URLs with the token
+    fields = {"status": int(error.status), "error": error.code, "reason": description}
     if error.status >= 500:
         count(Metric.SERVER_ERRORS)
-    description = redact(error.message)  # error texts can quote URLs with the token
-    log(
-        "webhook request refused",
-        extra={"status": int(error.status), "error": error.code, "reason": description},
-    )
+        logger.error("webhook request refused", extra=fields)
+    else:
+        note_on_metrics_line("webhook request refused", fields)
     return {"ok": False, "error": error.code, "description": description}
 
 

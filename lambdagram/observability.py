@@ -68,6 +68,18 @@ def count(metric: Metric, value: float = 1) -> None:
     metrics.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
 
 
+def note_on_metrics_line(message: str, fields: dict[str, Any], level: str = "WARNING") -> None:
+    """Say ``message`` on this invocation's EMF line (Powertools' metadata: top-level keys
+    beside the metrics), not on a log line of its own; a plain log line if no metric was
+    counted (then there is no EMF line)."""
+    if not metrics.metric_set:
+        log = logger.warning if level == "WARNING" else logger.info
+        log(message, extra=fields)
+        return
+    for key, value in {"level": level, "message": message, **fields}.items():
+        metrics.add_metadata(key=key, value=value)
+
+
 def milliseconds(name: str, value: float) -> None:
     """Record a duration metric of this invocation."""
     metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)

@@ -50,13 +50,14 @@ def test_lambda_logs_json_with_platform_lines_dropped(template: dict[str, Any]) 
     assert variables["POWERTOOLS_SERVICE_NAME"] == SERVICE  # the metrics' dimension
 
 
-def test_every_stage_gets_the_seven_alarms_on_its_topic(template: dict[str, Any]) -> None:
+def test_every_stage_gets_the_ten_alarms_on_its_topic(template: dict[str, Any]) -> None:
     found = alarms(template)
 
     assert set(found) == {
         f"{SERVICE}-{name}"
         for name in ("5xx-sustained", "handler-errors", "dead-letters", "lock-timeouts",
-                     "throttles", "lambda-errors", "near-timeout")
+                     "throttles", "lambda-errors", "near-timeout", "deferred-failures",
+                     "defer-refused", "requests-refused")
     }  # fmt: skip
     [topic] = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"]
     for alarm in found.values():
@@ -72,6 +73,9 @@ def test_each_alarm_watches_a_metric_that_is_really_emitted(template: dict[str, 
             if metric["Namespace"] == "lambdagram":
                 assert metric["MetricName"] in EMITTED, metric
                 assert dimension == {"Name": "service", "Value": SERVICE}
+            elif metric["Namespace"] == "AWS/SQS":  # the queue of internal events that failed
+                queue = template["Resources"]["DeferredFailures"]["Properties"]["QueueName"]
+                assert dimension == {"Name": "QueueName", "Value": queue}
             else:
                 assert metric["Namespace"] == "AWS/Lambda"
                 assert metric["MetricName"] in LAMBDA_METRICS

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lambdagram import albums
+
 from tests.deploy.conftest import DIST
 
 ROOT = DIST.parent
@@ -73,6 +75,11 @@ def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) ->
     assert json.dumps(invoke["Resource"]).count(":function:lambdagram-dev-webhook") == 1
     kms = by_action[("kms:Decrypt",)]
     assert "kms:ViaService" in json.dumps(kms["Condition"])
+    # ... and only for this stage's three parameters (SSM's encryption context names them)
+    context = kms["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
+    assert json.dumps(context).count(":parameter/lambdagram/dev/") == 3
+    send = by_action[("sqs:SendMessage",)]  # to the stage's queue of failed internal events
+    assert send["Resource"] == {"Fn::GetAtt": ["DeferredFailures", "Arn"]}
     for statement in statements:  # nothing else is granted on every resource
         assert statement["Resource"] != "*", statement
 
@@ -108,3 +115,18 @@ def test_cfn_lint_finds_no_errors_in_the_generated_and_infra_templates(
 
     # cfn-lint's exit code is a bit mask: 2 means errors (4 warnings, 8 informational)
     assert result.returncode & 2 == 0, result.stdout + result.stderr
+
+
+def test_an_internal_event_that_fails_every_attempt_goes_to_an_encrypted_queue(
+    template: dict[str, Any],
+) -> None:
+    [config] = resources(template, "AWS::Lambda::EventInvokeConfig")
+    [queue] = resources(template, "AWS::SQS::Queue")
+
+    # lambdagram.albums.CLOSER_ATTEMPTS: Lambda's first run and its retries
+    assert config["MaximumRetryAttempts"] + 1 == albums.CLOSER_ATTEMPTS
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["DeferredFailures", "Arn"]
+    }
+    assert config["FunctionName"] == {"Ref": "WebhookLambdaFunction"}
+    assert queue["SqsManagedSseEnabled"] is True

@@ -108,13 +108,38 @@ def test_a_warm_routine_update_is_one_line_and_no_metrics(
 def test_warnings_and_errors_carry_the_whole_invocation_context(
     bot_env: dict[str, str], redis_client: redis.Redis
 ) -> None:
-    lines = cloudwatch(bot_env, lambda_event(message_update("/help"), secret="wrong"))
+    down = {**bot_env, "REDIS_URL": "redis://127.0.0.1:1/0", "REDIS_TIMEOUT": "0.2"}
+
+    lines = cloudwatch(down, lambda_event(message_update("/help"), secret=SECRET))
 
     [refused] = [line for line in lines if line.get("message") == "webhook request refused"]
-    assert refused["level"] == "WARNING"
+    assert refused["level"] == "ERROR"
+    assert refused["error"] == "storage_unavailable"
     assert refused["function_name"] == "lambdagram-dev-webhook"
     assert refused["function_request_id"]
     assert refused["location"]
+
+
+def test_a_refused_request_costs_one_compact_line_with_its_count_in_it(
+    bot_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    stdout, _ = run_function(
+        bot_env,
+        lambda_event(message_update("/help"), secret=SECRET),  # the cold start, warm after it
+        lambda_event(message_update("/help"), secret="wrong"),
+        lambda_event(message_update("/help"), secret="wrong"),
+    )
+
+    warm = stdout.splitlines()[-2:]  # what each refusal wrote: one line
+    assert stdout.count("\n") == 2 + 2
+    for line in warm:
+        refused = json.loads(line)
+        assert refused["message"] == "webhook request refused"
+        assert refused["level"] == "WARNING"
+        assert (refused["status"], refused["error"]) == (401, "wrong_secret")
+        assert refused["RequestsRefused"] == [1.0]  # the exact count, for the alarm
+        assert emf_names([refused]) == {"RequestsRefused"}
+        assert len(line) < 450  # bytes CloudWatch ingests per refusal (make bench: all)
 
 
 def test_at_debug_every_line_is_whole(bot_env: dict[str, str], redis_client: redis.Redis) -> None:
