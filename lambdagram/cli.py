@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _webhook(args: argparse.Namespace) -> int:
     from lambdagram import webhook_cli
+    from lambdagram.redaction import redact
     from lambdagram.settings import SettingsError
     from lambdagram.ssm import ParameterError
 
@@ -97,7 +98,7 @@ def _webhook(args: argparse.Namespace) -> int:
             else None,
         )
     except (webhook_cli.WebhookCommandError, SettingsError, ParameterError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)  # it runs in deploy logs
         return 1
 
 

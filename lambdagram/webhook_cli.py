@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from aiogram import Bot
 from aiogram.exceptions import (
+    AiogramError,
     TelegramAPIError,
     TelegramNetworkError,
     TelegramUnauthorizedError,
@@ -104,6 +105,9 @@ async def _run(
         raise WebhookCommandError(msg) from None
     except TelegramAPIError as error:
         raise WebhookCommandError(f"Telegram refused {action}: {error.message}") from None
+    except AiogramError as error:  # an answer that is not the Bot API's (a proxy's page)
+        msg = f"the Bot API at {settings.telegram_api_url} answered {action} unreadably: {error}"
+        raise WebhookCommandError(msg) from None
     finally:
         await bot.session.close()
     return 0

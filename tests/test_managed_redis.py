@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import redis
 
-from lambdagram.local.events import message_update
+from lambdagram.local.events import message_update, photo_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.redis_server import RedisClusterServers, RedisServer
 
-from tests.conftest import handler_client
+from tests.conftest import FORM_BOT, handler_client
+from tests.deploy.test_template import ROOT
 from tests.support.webhook import WebhookClient
 
 pytestmark = pytest.mark.slow
@@ -88,3 +90,60 @@ def test_dead_letters_work_on_a_cluster(cluster_client: WebhookClient) -> None:
     reply = cluster_client.post({"update_id": 3, "message": {"broken": True}})
 
     assert reply.body == {"ok": True, "dead_letter": True}
+
+
+def function_user_access() -> str:
+    """The ACL the ElastiCache stack gives the function's Redis user."""
+    from cfnlint.decode import decode
+
+    template, problems = decode(str(ROOT / "infra" / "elasticache-serverless.yaml"))
+    assert template is not None, problems
+    access: str = template["Resources"]["FunctionUser"]["Properties"]["AccessString"]
+    return access
+
+
+@pytest.fixture(scope="module")
+def acl_redis() -> Iterator[RedisServer]:
+    """A Redis whose user ``lambdagram-test`` has exactly the stack's ACL."""
+    with RedisServer() as server:
+        admin = redis.Redis.from_url(server.url)
+        rules = function_user_access().split()
+        admin.acl_setuser("lambdagram-test", reset=True)  # then the stack's rules, verbatim
+        admin.execute_command("ACL", "SETUSER", "lambdagram-test", ">pass-0123456789ab", *rules)
+        admin.close()
+        yield server
+
+
+@pytest.mark.parametrize("bot", [FORM_BOT, "tests.support.bots.album"])
+def test_the_engine_needs_no_more_than_the_acl_the_stack_gives_its_user(
+    bot: str,
+    acl_redis: RedisServer,
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = acl_redis.url.replace("redis://", "redis://lambdagram-test:pass-0123456789ab@")
+    env = {**bot_env, "REDIS_URL": url}
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)  # albums close inline
+    clients = handler_client({**env, "LOCK_WAIT": "0.3"}, telegram, monkeypatch, bot)
+    client = next(clients)
+
+    # Every kind of step: a dialog, a duplicate, a dead letter, a waiting chat, an album
+    try:
+        if bot == FORM_BOT:
+            assert "Name: Name 7" in run_dialog(client, 7)
+            update = message_update("/help", chat_id=7)
+            assert client.post(update).status == 200
+            assert client.post(update).body == {"ok": True, "duplicate": True}
+            assert client.post({"update_id": 9, "message": {"x": 1}}).body["dead_letter"]
+            admin = redis.Redis.from_url(acl_redis.url)
+            admin.set("lg:{123456789:7}:lock", "another-invocation", px=5000)
+            admin.close()
+            assert client.say("hello", chat_id=7).body["error"] == "chat_busy"
+        else:
+            reply = client.post(photo_update(chat_id=8, media_group_id="acl", caption="a"))
+            assert reply.status == 200, reply.body
+            assert telegram.calls_to("sendMessage")[-1].params["text"].startswith("Album 1")
+    finally:
+        next(clients, None)

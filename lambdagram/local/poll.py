@@ -3,10 +3,12 @@
 Long-polls ``getUpdates`` and hands each update to ``handler.handler`` inside a Function URL
 event carrying the webhook secret, exactly as Lambda would get it from Telegram: the same
 claim and commit in Redis, the same answers. What the function returns as its webhook reply
-is sent to the Bot API, as Telegram does with it. The offset advances only after a 2xx; a
+is sent to the Bot API, as Telegram does with it (kept in a journal until sent, so one that a
+Ctrl-C or a crash cuts off is sent at the next start). The offset advances only after a 2xx; a
 409 or 5xx (another invocation holds the update, Redis or the Bot API is down) is retried
 after a pause that doubles up to 30 s, as Telegram retries a webhook. Other 4xx answers
-(an update the function refuses for good) are reported and skipped.
+(an update the function refuses for good) are reported and skipped. A webhook set while
+polling stops it, saying so (Telegram answers getUpdates 409 then).
 
 Album closers, which the deployed function queues as asynchronous self-invocations, go to a
 stand-in Invoke API on loopback and run here once the updates stop coming, so albums arrive
@@ -28,6 +30,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -99,6 +102,7 @@ class Poller:
     long_poll: int = LONG_POLL
     offset: int | None = None
     deferred: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
+    journal: Path | None = None  # webhook replies committed but not yet sent (see `_send_reply`)
     stopping: bool = False
     _waiting: bool = False
 
@@ -119,6 +123,7 @@ class Poller:
 
     def run(self) -> None:
         """Poll until `stop`; each update to completion, then the next."""
+        self.resend_pending()
         while not self.stopping:
             updates: list[dict[str, Any]] = []
             with self._idle():
@@ -142,7 +147,7 @@ class Poller:
             if 200 <= status < 300:
                 self.say(f"update {update_id} ({_kind(update)}): {status} {_outcome(body)}")
                 if isinstance(body, dict) and "method" in body:
-                    self._send_reply(body)
+                    self._send_reply(update_id, body)
                 break
             error = body.get("error") if isinstance(body, dict) else body
             if status != 409 and 400 <= status < 500:
@@ -203,18 +208,54 @@ class Poller:
                 if error.status in {401, 404}:
                     msg = f"Telegram refused the token ({error}): check BOT_TOKEN"
                     raise PollError(msg) from None
+                if error.status == 409 and "webhook" in error.description.lower():
+                    msg = (
+                        "a webhook was set while polling (make webhook-set?), so Telegram now "
+                        "sends the updates there; run again with --delete-webhook to take "
+                        "them back"
+                    )
+                    raise PollError(msg) from None
                 pause = self.pauses[min(attempt, len(self.pauses) - 1)]
                 self.say(f"getUpdates failed ({error}): retrying in {pause:g} s")
                 time.sleep(pause)
         raise AssertionError("unreachable")  # itertools.count() does not end
 
-    def _send_reply(self, body: dict[str, Any]) -> None:
+    def _send_reply(self, update_id: int, body: dict[str, Any]) -> None:
+        """Send a webhook reply as Telegram would. The function committed the update already,
+        so a reply lost here (Ctrl-C, a crash) would be lost for good: it is kept in the
+        journal until sent, and a poller started later sends what it finds there."""
+        self._journal_write({**self._journal_read(), str(update_id): body})
         params = dict(body)
         method = str(params.pop("method"))
         try:
             self.api.call(method, params)
         except ApiError as error:  # Telegram ignores a failed webhook reply as well
             self.say(f"  the webhook reply {method} failed: {error}")
+        pending = self._journal_read()
+        pending.pop(str(update_id), None)
+        self._journal_write(pending)
+
+    def resend_pending(self) -> None:
+        """Send the replies a stopped poller committed but did not send (from the journal)."""
+        for update_id, body in sorted(self._journal_read().items(), key=lambda kv: int(kv[0])):
+            self.say(f"update {update_id}: sending its reply, committed before the last stop")
+            self._send_reply(int(update_id), body)
+
+    def _journal_read(self) -> dict[str, dict[str, Any]]:
+        if self.journal is None or not self.journal.exists():
+            return {}
+        try:
+            pending: dict[str, dict[str, Any]] = json.loads(self.journal.read_text() or "{}")
+        except ValueError:
+            return {}
+        return pending
+
+    def _journal_write(self, pending: dict[str, dict[str, Any]]) -> None:
+        if self.journal is None:
+            return
+        temporary = self.journal.with_suffix(".tmp")
+        temporary.write_text(json.dumps(pending))
+        temporary.replace(self.journal)  # atomic: never half a journal
 
     def _run_deferred(self) -> None:
         while self.deferred and not self.stopping:
@@ -314,6 +355,7 @@ def run(*, delete_webhook: bool = False) -> int:
             secret,
             allowed_updates=app.blueprint.used_update_types(),
             deferred=deferred,
+            journal=log_path.with_name("poll-replies.json"),
         )
         try:
             poller.check_webhook(delete=delete_webhook)

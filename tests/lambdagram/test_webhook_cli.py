@@ -149,3 +149,32 @@ def test_missing_credentials_are_named(no_env: None, capsys: pytest.CaptureFixtu
     err = capsys.readouterr().err
     assert "BOT_TOKEN is not set" in err
     assert "REDIS_URL" not in err
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        ("redirect loop", "cannot reach the Bot API"),
+        ("a proxy page echoing the URL", "unreadably"),
+        ("an error description quoting the URL", "Telegram refused info"),
+    ],
+)
+def test_no_failure_prints_the_token(
+    failure: str, says: str, env: FakeTelegram, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the Bot API (or something in front of it) failing in a way that quotes the URL
+    url = f"{env.url}/bot{TOKEN}/getWebhookInfo"
+    if failure == "redirect loop":
+        env.redirect_loop("getWebhookInfo")
+    elif failure == "a proxy page echoing the URL":
+        env.fail_raw("getWebhookInfo", 200, f"<html>no such page: {url}</html>")
+    else:
+        env.fail("getWebhookInfo", 400, f"Bad Request: cannot serve {url}")
+
+    # When the command runs (in a deploy log, say)
+    assert main(["webhook", "info"]) == 1
+
+    # Then it says what failed, and nothing it printed holds the token's secret part
+    printed = capsys.readouterr()
+    assert says in printed.err
+    assert TOKEN.partition(":")[2] not in printed.out + printed.err

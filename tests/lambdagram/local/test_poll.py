@@ -23,7 +23,7 @@ import redis
 from lambdagram.local.events import message_update, photo_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import ROOT
-from lambdagram.local.poll import BotApi, Poller
+from lambdagram.local.poll import BotApi, Poller, PollError
 from lambdagram.local.redis_server import RedisServer
 
 from tests.conftest import SECRET, TOKEN
@@ -297,3 +297,45 @@ def test_ctrl_c_during_a_retry_pause_leaves_the_update_unconfirmed(
     # Then the poller stops without confirming it: Telegram gives it to the next poll
     assert poller.offset is None
     assert [u["update_id"] for u in telegram.pending_updates] == [update["update_id"]]
+
+
+def test_a_webhook_set_while_polling_stops_it_with_what_to_do(
+    function: Callable[..., Poller], telegram: FakeTelegram
+) -> None:
+    poller = function()
+    telegram.state.webhook = {"url": "https://abc.lambda-url.eu-west-1.on.aws/webhook"}
+
+    with pytest.raises(PollError, match="--delete-webhook"):
+        poller.run()
+
+
+class DiesSendingReplies(BotApi):
+    """A Bot API client whose process is killed as it sends a webhook reply."""
+
+    def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10) -> Any:
+        if method == "sendMessage":
+            raise SystemExit("killed")
+        return super().call(method, params, timeout)
+
+
+def test_a_reply_cut_off_after_the_commit_is_sent_at_the_next_start(
+    function: Callable[..., Poller], telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    # Given a poller killed after the function committed an update, before its reply went out
+    journal = tmp_path / "poll-replies.json"
+    update = message_update("/help", chat_id=11)
+    dying = function(journal=journal)
+    dying.api = DiesSendingReplies(TOKEN, telegram.url)
+    with pytest.raises(SystemExit):
+        dying.deliver(update)
+    assert telegram.calls_to("sendMessage") == []
+
+    # When polling starts again (Telegram redelivers the update: a duplicate by now)
+    again = function(journal=journal)
+    again.resend_pending()
+    again.deliver(update)
+
+    # Then the reply is sent, once
+    [reply] = telegram.calls_to("sendMessage")
+    assert str(reply.params["chat_id"]) == "11"
+    assert json.loads(journal.read_text()) == {}
