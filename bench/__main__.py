@@ -191,6 +191,7 @@ def warm_lambda(
 
 def log_volume(env: dict[str, str], updates: list[dict[str, Any]], log: Path) -> dict[str, Any]:
     """What a warm function writes for CloudWatch per update at the deployed log level."""
+    log.parent.mkdir(parents=True, exist_ok=True)  # .tmp/ is not in a fresh clone
     with log.open("w") as sink:
         process = LambdaProcess({**env, "POWERTOOLS_LOG_LEVEL": "INFO"}, log=sink)
         try:

@@ -19,7 +19,10 @@ CACHE=$ROOT/.tools/localstack
 RUN=$ROOT/.tmp/localstack
 mkdir -p "$CACHE" "$RUN"
 PY=$ROOT/.venv/bin/python
-LOCALSTACK_VERSION=4.13.1
+# LocalStack's licence: since March 2026 its Docker images and its calendar-versioned releases
+# (localstack-core 2026.x) ask for an auth token; 4.13 (image 4.13, localstack-core 4.13.1) is
+# the last that runs without one. Both settings stay on it (README "Rehearse locally").
+LOCALSTACK_VERSION=${LOCALSTACK_VERSION:-4.13.1}
 INIT_VERSION=v0.1.39-pre # the init release localstack-core 4.13.1 downloads
 NETWORK=lambdagram-local
 REGISTRY=127.0.0.1:5000
@@ -233,7 +236,15 @@ fake_api() { # the fake Bot API on the host, for the functions' containers
   wait_for 30 "the fake Bot API" curl -sf "http://$(gateway):$FAKE_API_PORT/bot1:x/getMe"
 }
 
+licence() { # a release past 4.13 without a token fails late and obscurely: say it first
+  case "$LOCALSTACK_VERSION" in
+    4.13.*) ;;
+    *) [ -n "${LOCALSTACK_AUTH_TOKEN:-}" ] || die "LocalStack $LOCALSTACK_VERSION asks for an auth token (its licence since March 2026; 4.13.1 is the last release that runs without one): set LOCALSTACK_AUTH_TOKEN, or keep LOCALSTACK_VERSION=4.13.1" ;;
+  esac
+}
+
 up() {
+  licence
   ensure_docker
   docker network inspect "$NETWORK" >/dev/null 2>&1 || docker network create "$NETWORK" >/dev/null
   local s

@@ -126,3 +126,21 @@ def test_preflight_refuses_a_reservation_the_account_cannot_hold(
     assert (result.returncode == 0) is fits, result.stderr
     if not fits:
         assert 'PARAMS="reservedConcurrency=off"' in result.stderr
+
+
+def test_a_localstack_release_that_needs_an_auth_token_is_refused_first_with_the_way_out() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LOCALSTACK_AUTH_TOKEN"}
+    result = subprocess.run(
+        ["scripts/localstack.sh", "up"],
+        cwd=ROOT,
+        env={**env, "LOCALSTACK_VERSION": "2026.3.0"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "asks for an auth token" in result.stderr
+    assert "LOCALSTACK_VERSION=4.13.1" in result.stderr
+    assert "[localstack]" not in result.stderr  # before anything was started
