@@ -46,8 +46,8 @@ package-native: deploy-tools  ## dist/native: the same zip for this machine, to 
 
 test: lint typecheck package package-native  ## everything CI runs (with the LocalStack rehearsal where Docker can run)
 	LAMBDAGRAM_REQUIRE_PACKAGE=1 LAMBDAGRAM_REQUIRE_REDIS=1 $(PY) -m pytest
-	@if scripts/localstack.sh can-run; then $(MAKE) --no-print-directory local-test; \
-	else echo "make test: no Docker daemon can start here, so no LocalStack rehearsal (make local-test)"; fi
+	@if why=$$(scripts/localstack.sh can-run); then $(MAKE) --no-print-directory local-test; \
+	else echo "make test: $$why"; fi
 
 PY313 ?= python3.13
 test-py313: setup  ## the tests on Python 3.13 as well (in .venv-3.13; PY313=/path/to/python3.13)
@@ -119,7 +119,7 @@ local-down:  ## stop everything local-up started (by PID), remove the functions'
 	@scripts/localstack.sh down
 
 local-test: deploy-tools  ## up, deploy, a whole dialog and more through the deployed function, down
-	@scripts/localstack.sh up
+	@scripts/localstack.sh up || { code=$$?; scripts/localstack.sh down; exit $$code; }
 	@LAMBDAGRAM_LOCALSTACK_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/localstack; \
 	code=$$?; scripts/localstack.sh down; exit $$code
 

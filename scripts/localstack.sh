@@ -36,11 +36,18 @@ export SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off
 export PATH=$ROOT/.tools/node/bin:$PATH
 
 say() { printf '[localstack] %s\n' "$*" >&2; }
+http_ok() { # url: does it answer 2xx? (the project's Python: a fresh machine has no curl)
+  "$PY" -c 'import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1], timeout=5)
+except Exception:
+    sys.exit(1)' "$1"
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-started() { # name: is the process recorded under this name alive?
-  [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null
+started() { # name: is the process recorded under this name alive? (root's too: no kill -0)
+  [ -f "$RUN/$1.pid" ] && [ -d "/proc/$(cat "$RUN/$1.pid")" ]
 }
 
 start_bg() { # name command...: start in the background in a process group of its own (what
@@ -76,8 +83,9 @@ ensure_docker() {
   docker info >/dev/null 2>&1 && return
   say "starting dockerd (no iptables: the containers talk to the host only)"
   local sudo=()
-  [ "$(id -u)" = 0 ] || sudo=(sudo)
-  start_bg dockerd "${sudo[@]}" dockerd --iptables=false --ip-masq=false
+  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  # the socket in this user's group: the docker client and LocalStack then need no sudo
+  start_bg dockerd "${sudo[@]}" dockerd --iptables=false --ip-masq=false --group "$(id -gn)"
   wait_for 60 dockerd docker info
 }
 
@@ -104,69 +112,106 @@ localstack_venv() {
     python=$(pyenv root 2>/dev/null)/versions/$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | head -n1)/bin/python3
   fi
   [ -x "$python" ] || die "LocalStack $LOCALSTACK_VERSION needs Python 3.13 (on 3.12 its functions fail): install python3.13"
-  say "installing LocalStack $LOCALSTACK_VERSION from PyPI into .tools/localstack/venv"
-  "$python" -m venv "$CACHE/venv"
-  # Pins today's PyPI needs: cbor2 6 dropped what plux loads LocalStack's plugins with,
-  # pyOpenSSL 26 and cryptography 47 broke the TLS stack it was released with.
-  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "localstack-core[runtime]==$LOCALSTACK_VERSION" \
-    'cbor2<6' pyopenssl==25.3.0 'cryptography>=45.0.7,<47' service_identity 'awscli<2'
+  say "installing LocalStack $LOCALSTACK_VERSION from PyPI into .tools/localstack/venv (about a minute)"
+  rm -rf "$CACHE/venv"
+  "$python" -m venv "$CACHE/venv" || die "cannot make a venv with $python: install python3.13-venv"
+  # The whole set, pinned and hashed (scripts/lock_localstack.py wrote it): nothing to resolve,
+  # so pip cannot backtrack, and every file is checked.
+  if [ "$LOCALSTACK_VERSION" = 4.13.1 ]; then
+    "$CACHE/venv/bin/pip" install -q --disable-pip-version-check --require-hashes --no-deps \
+      -r infra/localstack/requirements.txt || { rm -rf "$CACHE/venv"; die "LocalStack's install failed (above)"; }
+  else # another release (with LOCALSTACK_AUTH_TOKEN): resolved afresh, as its own pins allow
+    "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "localstack-core[runtime]==$LOCALSTACK_VERSION" 'awscli<2' \
+      || { rm -rf "$CACHE/venv"; die "LocalStack's install failed (above)"; }
+  fi
 }
 
 registry() {
-  curl -sf "http://$REGISTRY/v2/" >/dev/null && return
+  http_ok "http://$REGISTRY/v2/" && return
   command -v docker-registry >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
   mkdir -p "$CACHE/registry"
   printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' \
     "$CACHE/registry" "$REGISTRY" > "$RUN/registry.yml"
   start_bg registry docker-registry serve "$RUN/registry.yml"
-  wait_for 30 "the local image registry" curl -sf "http://$REGISTRY/v2/"
+  wait_for 30 "the local image registry" http_ok "http://$REGISTRY/v2/"
+}
+
+apt_mirror() { # the mirror apt uses here for the distribution itself (deb822 or classic lists)
+  local found
+  found=$( { cat /etc/apt/sources.list.d/*.sources 2>/dev/null || true; } \
+    | sed -n 's/^URIs: *//p' | tr ' ' '\n' | grep -E 'debian|ubuntu' | grep -v security | head -n1 || true)
+  [ -n "$found" ] || found=$( { cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true; } \
+    | sed -n 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' | grep -E 'debian|ubuntu' | grep -v security | head -n1 || true)
+  echo "${found:-http://deb.debian.org/debian}"
+}
+
+debootstrap_root() { # dir suite mirror packages: a minimal root file system, made once
+  local dir=$1 suite=$2 mirror=$3 packages=$4
+  [ -f "$dir/.done" ] && return
+  command -v debootstrap >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  say "building a $suite root file system for the runtime image (once; a few minutes)"
+  as_root rm -rf "$dir"
+  as_root debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" > "$RUN/debootstrap.log" 2>&1 \
+    || { as_root rm -rf "$dir"; die "debootstrap $suite from $mirror failed (its log: $RUN/debootstrap.log)"; }
+  as_root chown -R "$(id -u):$(id -g)" "$dir" 2>/dev/null || true
+  touch "$dir/.done"
 }
 
 runtime_image() {
-  # python3.12 (or .13: the one .venv has) as AWS's image has it: CPython at /var/lang, awslambdaric and boto3 in /var/runtime,
-  # /var/runtime/bootstrap as the entrypoint. LocalStack always pulls it, hence the registry.
-  curl -sf "http://$REGISTRY/v2/lambdagram/lambda-python/manifests/$PYVER" >/dev/null && return
-  local rootfs=$CACHE/rootfs-$PYVER python_prefix
-  if [ ! -f "$CACHE/bookworm/.done" ]; then
-    command -v debootstrap >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-    local mirror
-    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1)
-    say "building a Debian bookworm root file system for the runtime image (once; a few minutes)"
-    rm -rf "$CACHE/bookworm"
-    as_root debootstrap --variant=minbase \
-      --include=ca-certificates,libssl3,libffi8,libsqlite3-0,libreadline8,libncursesw6,libexpat1,libbz2-1.0,liblzma5,zlib1g \
-      bookworm "$CACHE/bookworm" "${mirror:-http://deb.debian.org/debian}" > "$RUN/debootstrap.log" 2>&1
-    touch "$CACHE/bookworm/.done"
-  fi
+  # python3.12 (or .13: the one .venv has) as AWS's image has it: awslambdaric and boto3 in
+  # /var/runtime, /var/runtime/bootstrap as the entrypoint. LocalStack always pulls it, hence the
+  # registry. The CPython is .venv's own: copied to /var/lang from a prefix of its own (pyenv's),
+  # or, for the system's Python (a fresh Debian 13 or Ubuntu 24.04 has only that), the
+  # distribution's own python3.X package in a root of the same distribution release.
+  http_ok "http://$REGISTRY/v2/lambdagram/lambda-python/manifests/$PYVER" && return
+  local rootfs=$CACHE/rootfs-$PYVER python_prefix python
+  python_prefix=$("$PY" -c 'import sys; print(sys.base_prefix)')
+  [ -x "$python_prefix/bin/python$PYVER" ] || die "no CPython at '$python_prefix' (.venv's base)"
   if [ ! -f "$rootfs/.done" ]; then
-    say "adding python$PYVER (.venv's CPython) and awslambdaric to the runtime image"
     rm -rf "$rootfs"
-    cp -a "$CACHE/bookworm" "$rootfs"
-    python_prefix=$("$PY" -c 'import sys; print(sys.base_prefix)')
-    [ -x "$python_prefix/bin/python$PYVER" ] || die "no CPython at '$python_prefix' (.venv's base)"
-    [ "$python_prefix" != /usr ] || die "the runtime image needs a CPython of its own prefix (pyenv's, say), not the system's /usr: make .venv with one (PYTHON=...)"
-    mkdir -p "$rootfs/var/lang" "$rootfs/var/runtime" "$rootfs/var/task"
-    (cd "$python_prefix" && tar --exclude="./lib/python$PYVER/test" --exclude="./lib/python$PYVER/site-packages/*" -cf - .) \
-      | tar -xf - -C "$rootfs/var/lang"
+    if [ "$python_prefix" = /usr ]; then
+      local codename
+      codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+      [ -n "$codename" ] || die "cannot tell this distribution's release (VERSION_CODENAME in /etc/os-release) for the runtime image"
+      debootstrap_root "$CACHE/$codename-python$PYVER" "$codename" "$(apt_mirror)" "ca-certificates,python$PYVER"
+      say "adding awslambdaric to the runtime image (the system's python$PYVER)"
+      cp -a "$CACHE/$codename-python$PYVER" "$rootfs"
+      python=/usr/bin/python$PYVER
+    else
+      local mirror
+      mirror=$(apt_mirror); case "$mirror" in *debian*) ;; *) mirror=http://deb.debian.org/debian ;; esac
+      debootstrap_root "$CACHE/bookworm" bookworm "$mirror" \
+        ca-certificates,libssl3,libffi8,libsqlite3-0,libreadline8,libncursesw6,libexpat1,libbz2-1.0,liblzma5,zlib1g
+      say "adding python$PYVER (.venv's CPython) and awslambdaric to the runtime image"
+      cp -a "$CACHE/bookworm" "$rootfs"
+      mkdir -p "$rootfs/var/lang"
+      (cd "$python_prefix" && tar --exclude="./lib/python$PYVER/test" --exclude="./lib/python$PYVER/site-packages/*" -cf - .) \
+        | tar -xf - -C "$rootfs/var/lang"
+      python=/var/lang/bin/python$PYVER
+    fi
+    rm -f "$rootfs/.done"
+    mkdir -p "$rootfs/var/runtime" "$rootfs/var/task"
     "$PY" -m pip install -q --disable-pip-version-check --target "$rootfs/var/runtime" \
       --only-binary=:all: awslambdaric==4.2.2 boto3
     rm -rf "$rootfs/var/runtime/bin"
     printf '%s\n' '#!/bin/sh' "export AWS_EXECUTION_ENV=AWS_Lambda_python$PYVER" \
       'export PYTHONPATH="/var/runtime${PYTHONPATH:+:$PYTHONPATH}"' \
-      "exec /var/lang/bin/python$PYVER -m awslambdaric \"\$_HANDLER\"" > "$rootfs/var/runtime/bootstrap"
+      "exec $python -m awslambdaric \"\$_HANDLER\"" > "$rootfs/var/runtime/bootstrap"
     chmod 755 "$rootfs/var/runtime/bootstrap"
+    echo "$python" > "$rootfs/.python"
     touch "$rootfs/.done"
   fi
+  python=$(cat "$rootfs/.python")
   say "importing the runtime image into the local registry"
   tar -C "$rootfs" -c . | docker import \
-    --change 'ENV LANG=en_US.UTF-8' --change 'ENV TZ=:/etc/localtime' \
+    --change 'ENV LANG=C.UTF-8' --change 'ENV TZ=:/etc/localtime' \
     --change 'ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin' \
     --change 'ENV LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib' \
     --change 'ENV LAMBDA_TASK_ROOT=/var/task' --change 'ENV LAMBDA_RUNTIME_DIR=/var/runtime' \
     --change 'WORKDIR /var/task' --change 'ENTRYPOINT ["/var/runtime/bootstrap"]' \
     - "$RUNTIME_IMAGE" >/dev/null
   # a half-made image must not be cached: the runtime has to start in it
-  docker run --rm -e PYTHONPATH=/var/runtime --entrypoint "/var/lang/bin/python$PYVER" "$RUNTIME_IMAGE" -c "import awslambdaric" \
+  docker run --rm -e PYTHONPATH=/var/runtime --entrypoint "$python" "$RUNTIME_IMAGE" -c "import awslambdaric" \
     || die "the runtime image does not run python$PYVER with awslambdaric (rm -rf $rootfs and retry)"
   docker push -q "$RUNTIME_IMAGE" >/dev/null
 }
@@ -201,10 +246,10 @@ up_b() {
     start_bg redis redis-server --bind "$(gateway)" --port "$REDIS_PORT" --protected-mode no \
       --save '' --appendonly yes --dir "$RUN"
   fi
-  if ! curl -sf "$ENDPOINT/_localstack/health" >/dev/null; then
+  if ! http_ok "$ENDPOINT/_localstack/health"; then
     say "starting LocalStack $LOCALSTACK_VERSION (host mode)"
     (localstack_env; start_bg localstack "$CACHE/venv/bin/localstack" start --host)
-    wait_for 120 LocalStack curl -sf "$ENDPOINT/_localstack/health"
+    wait_for 120 LocalStack http_ok "$ENDPOINT/_localstack/health"
   fi
 }
 
@@ -217,7 +262,7 @@ compose() {
 
 up_a() {
   compose up -d
-  wait_for 120 LocalStack curl -sf "$ENDPOINT/_localstack/health"
+  wait_for 120 LocalStack http_ok "$ENDPOINT/_localstack/health"
 }
 
 # ---- both -----------------------------------------------------------------------------------
@@ -233,7 +278,7 @@ redis_url() {
 fake_api() { # the fake Bot API on the host, for the functions' containers
   started fake-api && return
   start_bg fake-api "$PY" -m lambdagram.local.fake_telegram --host "$(gateway)" --port "$FAKE_API_PORT"
-  wait_for 30 "the fake Bot API" curl -sf "http://$(gateway):$FAKE_API_PORT/bot1:x/getMe"
+  wait_for 30 "the fake Bot API" http_ok "http://$(gateway):$FAKE_API_PORT/bot1:x/getMe"
 }
 
 licence() { # a release past 4.13 without a token fails late and obscurely: say it first
@@ -280,10 +325,14 @@ send() { # [JSON body]: POST an update to the deployed function (default: /help)
   host=${url#http://}; host=${host%%/*}; host=${host%%:*}
   body=${1:-'{"update_id": '$RANDOM', "message": {"message_id": 1, "date": 1700000000, "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}], "chat": {"id": 1, "type": "private", "first_name": "Local"}, "from": {"id": 1, "is_bot": false, "first_name": "Local"}}}'}
   # The Function URL's host needs public DNS (*.localhost.localstack.cloud): pin it here.
-  curl -sS -m 120 --resolve "$host:4566:127.0.0.1" -X POST "${url%/}/webhook" \
-    -H 'Content-Type: application/json' \
-    -H "X-Telegram-Bot-Api-Secret-Token: ${WEBHOOK_SECRET:-local-rehearsal-secret}" \
-    -d "$body" -w ' [HTTP %{http_code}]\n'
+  "$PY" -c 'import http.client, sys
+host, path, secret, body = sys.argv[1:]
+connection = http.client.HTTPConnection("127.0.0.1", 4566, timeout=120)
+connection.request("POST", path, body.encode(), {"Host": host + ":4566",
+    "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
+answer = connection.getresponse()
+print(answer.read().decode(), f"[HTTP {answer.status}]")' \
+    "$host" "/${url#http://*/}webhook" "${WEBHOOK_SECRET:-local-rehearsal-secret}" "$body"
 }
 
 down() {
@@ -303,11 +352,22 @@ down() {
   say "stopped what the rehearsal started"
 }
 
-can_run() { # can this machine run the rehearsal? (a Docker daemon, or root to start one)
-  [ -z "${LAMBDAGRAM_NO_LOCALSTACK:-}" ] || return 1 # asked not to
+can_run() { # can this machine run the rehearsal? (a Docker daemon, or root or sudo to start one)
+  if [ -n "${LAMBDAGRAM_NO_LOCALSTACK:-}" ]; then
+    echo "LAMBDAGRAM_NO_LOCALSTACK is set: no LocalStack rehearsal (make local-test runs it)"; return 1
+  fi
   docker info >/dev/null 2>&1 && return 0
-  [ "$(id -u)" = 0 ] || return 1
-  command -v dockerd >/dev/null || command -v apt-get >/dev/null
+  if ! command -v dockerd >/dev/null && ! command -v apt-get >/dev/null; then
+    echo "no Docker here and no apt to install it: no LocalStack rehearsal (install Docker, then make local-test)"; return 1
+  fi
+  [ "$(id -u)" = 0 ] && return 0
+  if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then return 0; fi
+  if command -v sudo >/dev/null; then
+    echo "the LocalStack rehearsal needs root to install and start Docker: run 'sudo -v' and then make test again (or make local-test), or set LAMBDAGRAM_NO_LOCALSTACK=1 to skip it"
+  else
+    echo "the LocalStack rehearsal needs root to install and start Docker, and there is no sudo: run make local-test as root (or start Docker yourself)"
+  fi
+  return 1
 }
 
 status() {
