@@ -23,14 +23,14 @@ demo: setup  ## a scripted dialog through the Lambda handler, killed mid-form
 chat: setup  ## talk to the bot in the terminal
 	@$(PY) -m lambdagram chat
 
-dev: setup  ## BOT_TOKEN=... : your bot in Telegram from this machine (getUpdates), no AWS
-	@$(PY) -m lambdagram poll $(if $(DELETE_WEBHOOK),--delete-webhook)
+dev: setup  ## BOT_TOKEN=... : your bot in Telegram from this machine (getUpdates), no AWS; OFFLINE=1: no Telegram
+	@$(PY) -m lambdagram poll $(if $(DELETE_WEBHOOK),--delete-webhook) $(if $(OFFLINE),--offline)
 
-lint: setup
+lint: setup  ## ruff: the lint rules and the formatting (make test runs it)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-typecheck: setup
+typecheck: setup  ## mypy, strict for the engine (make test runs it)
 	$(PY) -m mypy
 
 unit: setup  ## the tests, without building the deployment package
@@ -91,7 +91,7 @@ webhook-set: deploy-tools  ## setWebhook to the deployed Function URL or HTTP AP
 	$(PY) -m lambdagram webhook set "$$url"
 
 webhook-info: setup  ## what Telegram says about the webhook: URL, pending updates, last error
-	@BOT_TOKEN=$${BOT_TOKEN:-$$($(SSM_GET)/bot-token)} $(PY) -m lambdagram webhook info
+	@BOT_TOKEN=$${BOT_TOKEN:-$$($(SSM_GET)/bot-token 2>/dev/null)} $(PY) -m lambdagram webhook info
 
 alarm-email: deploy-tools  ## EMAIL=you@example.com : subscribe to the stage's alarms (confirm the mail AWS sends)
 	@test -n "$(EMAIL)" || { echo "error: give EMAIL=you@example.com" >&2; exit 1; }

@@ -33,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="remove the bot's webhook first (polling is refused while one is set)",
     )
+    polling.add_argument(
+        "--offline",
+        action="store_true",
+        help="no Telegram: a fake Bot API on loopback, fed with what you type (no token needed)",
+    )
     dead = commands.add_parser(
         "deadletter", help="updates this aiogram could not process (uses the function's env)"
     )
@@ -74,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "poll":
         from lambdagram.local import poll
 
-        return poll.run(delete_webhook=args.delete_webhook)
+        return poll.run(delete_webhook=args.delete_webhook, offline=args.offline)
     from lambdagram.local import chat
 
     return chat.run()

@@ -9,6 +9,9 @@ read -r -a aws <<< "${AWS:-aws}"
 stage=${STAGE:?STAGE} region=${REGION:?REGION}
 function=lambdagram-$stage-webhook
 
+command -v "${aws[0]}" >/dev/null || {
+  echo "error: the AWS CLI (${aws[0]}) is not installed: install it (apt-get install awscli, or" >&2
+  echo "       pip install awscli), then run aws configure" >&2; exit 1; }
 wanted=$(node_modules/.bin/serverless print "$@" --format text \
   --path 'resources.extensions.WebhookLambdaFunction.Properties.ReservedConcurrentExecutions' \
   2>/dev/null || echo off)

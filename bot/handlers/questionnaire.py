@@ -6,9 +6,11 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.methods import SendMessage
-from aiogram.types import Message
+from aiogram.methods import AnswerCallbackQuery, SendMessage
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.states import Form
 
@@ -19,6 +21,19 @@ NAME_MAX = 64
 ABOUT_MAX = 1000
 AGE_MIN, AGE_MAX = 1, 120
 _AGE = re.compile(r"^-?\d{1,4}$", re.ASCII)
+
+class AboutChoice(CallbackData, prefix="about"):
+    """The buttons under the last question."""
+
+    action: str  # "skip" or "cancel"
+
+
+def about_keyboard() -> InlineKeyboardMarkup:
+    builder = InlineKeyboardBuilder()
+    builder.button(text="Skip", callback_data=AboutChoice(action="skip"))
+    builder.button(text="Cancel", callback_data=AboutChoice(action="cancel"))
+    return builder.as_markup()
+
 
 REASK = {
     Form.name.state: "Please send your name as a text message.",
@@ -67,7 +82,25 @@ async def age_handler(message: Message, state: FSMContext) -> SendMessage:
         return message.answer(f"{age} How old are you?")
     await state.update_data(age=age)
     await state.set_state(Form.about)
-    return message.answer("Tell me a little about yourself, or send /skip.")
+    return message.answer(
+        "Tell me a little about yourself, or send /skip.", reply_markup=about_keyboard()
+    )
+
+
+@router.callback_query(Form.about, AboutChoice.filter())
+async def about_button(
+    query: CallbackQuery, callback_data: AboutChoice, state: FSMContext
+) -> AnswerCallbackQuery:
+    """The Skip or Cancel button under the last question."""
+    if not isinstance(query.message, Message):  # the message is too old to act on
+        return query.answer("This form has expired. Send /start.")
+    await query.message.edit_reply_markup(reply_markup=None)  # pressed once, gone
+    if callback_data.action == "cancel":
+        await state.clear()
+        await query.message.answer("Cancelled. I forgot everything you typed.")
+        return query.answer("Cancelled")
+    await (await finish(query.message, state, None))
+    return query.answer("Skipped")
 
 
 @router.message(Form.about, Command("skip"))

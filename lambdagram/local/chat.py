@@ -14,6 +14,8 @@ import secrets
 import sys
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from lambdagram.cli import load_app
 from lambdagram.local import log_file
 from lambdagram.local.events import (
@@ -26,6 +28,7 @@ from lambdagram.local.events import (
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.redis_server import RedisServer
 from lambdagram.local.transcript import Button, bot_lines
+from lambdagram.redaction import redact
 from lambdagram.runtime import ensure_event_loop
 from lambdagram.settings import Settings, SettingsError
 
@@ -33,7 +36,7 @@ TOKEN = "123456789:LOCAL-chat-not-a-real-token-012345"
 CHAT_ID = 777
 
 
-def _update(text: str, buttons: list[Button]) -> dict[str, Any] | None:
+def typed_update(text: str, buttons: list[Button]) -> dict[str, Any] | None:
     """What typing ``text`` sends: a message, or ``#N`` a press of button N (None: no such)."""
     if not (text.startswith("#") and text[1:].isdigit()):
         return message_update(text, chat_id=CHAT_ID)
@@ -91,8 +94,18 @@ def run() -> int:
         with contextlib.redirect_stdout(logs):  # the logger keeps the stream it starts with
             app = load_app()
 
-        print(f"Chatting with the bot (Redis: {redis_url}; the function's logs: {logs.name}).")
-        where = _where_the_chat_stands(redis_url)
+        try:
+            where = _where_the_chat_stands(redis_url)
+        except RedisError as error:  # one line, not the client's traceback
+            where_to, reason = redact(redis_url), redact(f"{type(error).__name__}: {error}")
+            print(
+                f"error: no Redis answers at {where_to} ({reason}): start it, or unset REDIS_URL "
+                "for a throwaway redis-server",
+                file=sys.stderr,
+            )
+            return 1
+        where_to = redact(redis_url)
+        print(f"Chatting with the bot (Redis: {where_to}; the function's logs: {logs.name}).")
         if where:
             print(f"Resuming this chat from Redis: {where}. Carry on where you left off.")
         else:
@@ -109,9 +122,10 @@ def run() -> int:
                 break
             if not text:
                 continue
-            update = _update(text, buttons)
+            update = typed_update(text, buttons)
             if update is None:
-                print(f"  (no button {text}: the buttons shown are #1-#{len(buttons)})")
+                shown_now = f"#1-#{len(buttons)}" if buttons else "none"
+                print(f"  (no button {text}: the buttons shown are {shown_now})")
                 continue
             before = len(telegram.calls)
             event = lambda_event(update, secret=secret)

@@ -296,8 +296,13 @@ def _outcome(body: Any) -> str:
     return ", ".join(flags) or "handled"
 
 
-def run(*, delete_webhook: bool = False) -> int:
-    """The ``poll`` command: set up Redis, the stand-in Invoke API and the function, then poll."""
+def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
+    """The ``poll`` command: set up Redis, the stand-in Invoke API and the function, then poll.
+
+    ``offline``: no Telegram at all: a fake Bot API on loopback serves ``getUpdates``, and what
+    you type becomes its updates (as in ``chat``, ``#N`` presses button N), so the polling path
+    can be tried without a token or internet.
+    """
     from lambdagram.cli import load_app
     from lambdagram.local import log_file
     from lambdagram.local.fake_lambda import FakeLambda
@@ -305,6 +310,13 @@ def run(*, delete_webhook: bool = False) -> int:
     from lambdagram.runtime import ensure_event_loop
     from lambdagram.settings import Settings, SettingsError
 
+    offline_api = None
+    if offline:
+        from lambdagram.local.chat import TOKEN
+        from lambdagram.local.fake_telegram import FakeTelegram
+
+        offline_api = FakeTelegram().start()
+        os.environ.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=offline_api.url)
     token = os.environ.get("BOT_TOKEN", "")
     if not token:
         print(
@@ -363,11 +375,21 @@ def run(*, delete_webhook: bool = False) -> int:
         except (PollError, ApiError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(
-            f"Polling as @{me.get('username')} (the function's logs: {log_path}). "
-            "Message the bot in Telegram; Ctrl-C stops.",
-            flush=True,
-        )
+        if offline_api is not None:
+            stack.callback(offline_api.close)
+            poller.out = logs  # the terminal is the chat's; the poller's lines go to the log
+            _type_updates(offline_api, poller)
+            print(
+                f"Polling a fake Bot API on loopback as @{me.get('username')} (no Telegram; the "
+                f"function's logs: {log_path}). Type messages, #N presses button N; Ctrl-D stops.",
+                flush=True,
+            )
+        else:
+            print(
+                f"Polling as @{me.get('username')} (the function's logs: {log_path}). "
+                "Message the bot in Telegram; Ctrl-C stops.",
+                flush=True,
+            )
         previous = signal.signal(signal.SIGINT, poller.interrupt)
         try:
             poller.run()
@@ -380,6 +402,43 @@ def run(*, delete_webhook: bool = False) -> int:
                 ensure_event_loop().run_until_complete(app.close())  # pools, at shutdown
         print("Stopped.", flush=True)
     return 0
+
+
+def _type_updates(api: Any, poller: Poller) -> None:
+    """Offline: a thread that turns each typed line into an update of the fake Bot API, waits
+    until the poller confirmed it, and prints what the bot sent; at the end, Ctrl-C."""
+    import threading
+
+    from lambdagram.local.chat import typed_update
+    from lambdagram.local.transcript import Button, bot_lines
+
+    def chat() -> None:
+        buttons: list[Button] = []
+        while True:
+            try:
+                text = input().strip()
+            except (EOFError, KeyboardInterrupt, ValueError):
+                break
+            if not text:
+                continue
+            update = typed_update(text, buttons)
+            if update is None:
+                print(f"  (no button {text})", flush=True)
+                continue
+            before = len(api.calls)
+            api.send_update(update)
+            while poller.offset is None or poller.offset <= update["update_id"]:
+                if poller.stopping:
+                    return
+                time.sleep(0.05)
+            calls = [c for c in api.calls[before:] if c.method != "getUpdates"]
+            shown: list[Button] = []
+            for line in bot_lines(calls, None, shown):
+                print(line, flush=True)
+            buttons = shown or buttons
+        os.kill(os.getpid(), signal.SIGINT)  # stop the poller as Ctrl-C does
+
+    threading.Thread(target=chat, daemon=True).start()
 
 
 def _logged(handler: Handler, logs: TextIO) -> Handler:

@@ -144,3 +144,28 @@ def test_a_localstack_release_that_needs_an_auth_token_is_refused_first_with_the
     assert "asks for an auth token" in result.stderr
     assert "LOCALSTACK_VERSION=4.13.1" in result.stderr
     assert "[localstack]" not in result.stderr  # before anything was started
+
+
+@pytest.mark.parametrize("script", ["params.sh", "preflight.sh"])
+def test_without_the_aws_cli_the_deploy_helpers_say_to_install_it(script: str) -> None:
+    env = {"STAGE": "dev", "REGION": "eu-west-1", "AWS": "aws-cli-not-installed-here",
+           "BOT_TOKEN": TOKEN, "REDIS_URL": "redis://cache:6379"}  # fmt: skip
+
+    result = run(script, env)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the AWS CLI (aws-cli-not-installed-here) is not")
+    assert "aws configure" in result.stderr
+
+
+def test_params_without_credentials_says_so_in_its_own_words(tmp_path: Path) -> None:
+    aws, log = fake_aws(tmp_path, {"get-caller-identity": (253, "Unable to locate credentials")})
+    env = {"STAGE": "dev", "REGION": "eu-west-1", "AWS": aws, "BOT_TOKEN": TOKEN,
+           "REDIS_URL": "redis://cache:6379"}  # fmt: skip
+
+    result = run("params.sh", env)
+
+    assert result.returncode == 1
+    assert "cannot reach AWS in eu-west-1: Unable to locate credentials" in result.stderr
+    assert "aws configure" in result.stderr
+    assert not [c for c in calls(log) if "put-parameter" in c["args"]]

@@ -6,7 +6,7 @@ import json
 
 import redis
 
-from lambdagram.local.events import message_update
+from lambdagram.local.events import callback_update, message_update
 
 from tests.support.webhook import WebhookClient
 
@@ -162,3 +162,35 @@ def test_a_command_sent_as_a_channel_or_anonymous_admin_is_not_an_error(
     assert reply.status == 200
     assert reply.body == {}  # nobody's dialog to start; not {"handled": false}
     assert redis_client.keys("fsm:*") == []
+
+
+def test_the_skip_button_finishes_the_form_and_goes_away(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    client.say("/start")
+    client.say("Ada")
+    question = client.say("36")
+    [skip, _] = question.body["reply_markup"]["inline_keyboard"][0]
+
+    pressed = client.post(callback_update(skip["callback_data"], message_id=4242))
+
+    assert (pressed.body["method"], pressed.body["text"]) == ("answerCallbackQuery", "Skipped")
+    methods = [call.method for call in pressed.api_calls]
+    assert methods == ["editMessageReplyMarkup", "sendMessage", "sendMessage"]
+    assert "About: <i>skipped</i>" in pressed.texts[0]
+    assert redis_client.get(STATE_KEY) is None
+
+
+def test_the_cancel_button_forgets_the_form(
+    client: WebhookClient, redis_client: redis.Redis
+) -> None:
+    client.say("/start")
+    client.say("Ada")
+    question = client.say("36")
+    [_, cancel] = question.body["reply_markup"]["inline_keyboard"][0]
+
+    pressed = client.post(callback_update(cancel["callback_data"], message_id=4242))
+
+    assert pressed.texts == ["Cancelled. I forgot everything you typed.", "Cancelled"]
+    assert redis_client.get(STATE_KEY) is None
+    assert redis_client.get(DATA_KEY) is None

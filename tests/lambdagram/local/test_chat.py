@@ -9,7 +9,7 @@ import sys
 from lambdagram.local.lambda_process import ROOT
 
 
-def chat(app: str, stdin: str, redis_url: str | None = None) -> str:
+def chat(app: str, stdin: str, redis_url: str | None = None, code: int = 0) -> str:
     """The chat's output; with ``redis_url`` it keeps the dialog there, else in a throwaway."""
     environ = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     if redis_url is not None:
@@ -24,8 +24,8 @@ def chat(app: str, stdin: str, redis_url: str | None = None) -> str:
         env={**environ, "LAMBDAGRAM_APP": app},
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    assert result.returncode == code, result.stderr
+    return result.stdout + result.stderr
 
 
 def test_buttons_are_numbered_and_pressed_with_a_hash_and_their_number() -> None:
@@ -74,3 +74,18 @@ def test_a_chat_resumed_from_redis_says_where_the_dialog_stands(redis_server_url
     assert "Send /start to begin." in first
     assert "Resuming this chat from Redis: state Form:age, data name='Ada'." in again
     assert "Tell me a little about yourself" in again
+
+
+def test_a_redis_url_nothing_answers_at_is_one_line_naming_the_fix() -> None:
+    out = chat("tests.support.bots.form:app", "/start\n", "redis://:pw-0123@127.0.0.1:1/0", code=1)
+
+    assert out.startswith("error: no Redis answers at redis://:***@127.0.0.1:1/0")
+    assert "unset REDIS_URL" in out
+    assert "Traceback" not in out
+    assert len(out.splitlines()) == 1
+
+
+def test_pressing_a_button_when_none_is_shown_says_so() -> None:
+    out = chat("tests.support.bots.form:app", "#2\n")
+
+    assert "no button #2: the buttons shown are none" in out

@@ -339,3 +339,23 @@ def test_a_reply_cut_off_after_the_commit_is_sent_at_the_next_start(
     [reply] = telegram.calls_to("sendMessage")
     assert str(reply.params["chat_id"]) == "11"
     assert json.loads(journal.read_text()) == {}
+
+
+def test_offline_it_polls_a_fake_bot_api_fed_with_what_is_typed(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "REDIS_URL"}}
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdagram", "poll", "--offline"],
+        cwd=tmp_path,
+        env={**environ, "PYTHONPATH": str(ROOT), "LAMBDAGRAM_APP": "tests.support.bots.form:app"},
+        input="/start\nAda\n",
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Polling a fake Bot API on loopback" in result.stdout
+    assert "What's your name?" in result.stdout
+    assert "Nice to meet you, Ada!" in result.stdout
+    assert result.stdout.rstrip().endswith("Stopped.")
