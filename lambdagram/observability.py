@@ -61,6 +61,7 @@ class Metric(StrEnum):
     EVICTING_REDIS = "EvictingRedis"
     INTERNAL_ERRORS = "InternalErrors"
     DEFER_REFUSED = "DeferRefused"  # Lambda refused an asynchronous invocation of itself
+    BACKGROUND_CANCELLED = "BackgroundTasksCancelled"  # a handler's task outlived the budget
 
 
 def count(metric: Metric, value: float = 1) -> None:

@@ -27,7 +27,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import Message, Update
 from redis.exceptions import RedisError
 
-from lambdagram import albums, budget, deadletter, deferred
+from lambdagram import albums, background, budget, deadletter, deferred
 from lambdagram.blueprint import discard
 from lambdagram.delivery import (
     DONE_TTL,
@@ -178,7 +178,9 @@ async def _process(
     try:
         async with claim.renewing(), span("handlers"), asyncio.timeout(left):
             extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
-            result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
+            async with background.noted() as tasks:
+                result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
+            await background.settle(tasks, budget.left())  # under the lock, before the commit
     except RedisError as error:
         await claim.abandon()
         raise _unavailable(error) from None
