@@ -130,8 +130,8 @@ MUTANTS = [
     Mutant(
         "album part's mark kept an hour, not a day",
         "lambdagram/updates.py",
-        "update, raw, DONE_TTL",
-        "update, raw, albums.ALBUM_TTL",
+        "            DONE_TTL,\n            closer_ttl,",
+        "            albums.ALBUM_TTL,\n            closer_ttl,",
         ("tests/lambdagram/test_albums.py",),
     ),
     Mutant(
@@ -317,8 +317,12 @@ def run(mutant: Mutant, python: str, files: list[str]) -> tuple[bool, float]:
                 text=True,
                 check=False,
             )
-            if result.returncode != 0:
+            if result.returncode == 1:  # tests failed: the break was noticed
                 return True, time.monotonic() - started
+            if result.returncode != 0:  # not a verdict: the copy or the run is broken
+                tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+                msg = f"{mutant.name}: pytest exited {result.returncode}, not a verdict:\n{tail}"
+                raise SystemExit(msg)
         return False, time.monotonic() - started
 
 
