@@ -78,10 +78,12 @@ def telegram_server() -> Iterator[FakeTelegram]:
 
 
 @pytest.fixture
-def telegram(telegram_server: FakeTelegram) -> FakeTelegram:
-    """The fake Bot API with no calls recorded yet."""
+def telegram(telegram_server: FakeTelegram) -> Iterator[FakeTelegram]:
+    """The fake Bot API with no calls recorded yet; the failures a test plans end with it
+    (a test that only uses ``bot_env`` shares this server too)."""
     telegram_server.clear()
-    return telegram_server
+    yield telegram_server
+    telegram_server.clear()
 
 
 @pytest.fixture(scope="session")
