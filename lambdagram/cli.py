@@ -9,12 +9,9 @@ command line it cannot parse).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from lambdagram.function import Lambdagram
+from lambdagram.local.composition import load_app
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,22 +102,6 @@ def _webhook(args: argparse.Namespace) -> int:
     except (webhook_cli.WebhookCommandError, SettingsError, ParameterError) as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)  # it runs in deploy logs
         return 1
-
-
-def load_app() -> Lambdagram:
-    """The `Lambdagram` that ``handler.py`` (or ``LAMBDAGRAM_APP``) hands the bot to."""
-    import importlib
-
-    from lambdagram.function import Lambdagram
-
-    spec = os.environ.get("LAMBDAGRAM_APP", "handler:app")
-    module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
-    app = getattr(module, attribute or "app", None)
-    if not isinstance(app, Lambdagram):
-        msg = f"{spec} is not a lambdagram.Lambdagram (set LAMBDAGRAM_APP=module:attribute)"
-        raise SystemExit(f"error: {msg}")
-    return app
 
 
 if __name__ == "__main__":

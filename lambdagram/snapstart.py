@@ -18,12 +18,28 @@ it is missing (local runs) nothing is registered.
 from __future__ import annotations
 
 import gc
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
 
 if TYPE_CHECKING:
-    from lambdagram.function import Lambdagram
+    from aiogram.client.default import DefaultBotProperties
+
+    from lambdagram.app import WebhookApp
+    from lambdagram.blueprint import Blueprint
+
+
+class Snapshotted(Protocol):
+    """What the hooks need of the app (`lambdagram.Lambdagram`; named here, not imported,
+    since the app registers the hooks)."""
+
+    blueprint: Blueprint
+    default: DefaultBotProperties | None
+
+    def webhook(self) -> WebhookApp: ...
+
+    def forget_clients(self) -> None: ...
+
 
 SAMPLE_UPDATE = {
     "update_id": 1,
@@ -38,7 +54,7 @@ SAMPLE_UPDATE = {
 }
 
 
-def register(app: Lambdagram) -> bool:
+def register(app: Snapshotted) -> bool:
     """Register the hooks; False when not running on a runtime that offers them."""
     try:
         from snapshot_restore_py import register_after_restore, register_before_snapshot
@@ -49,7 +65,7 @@ def register(app: Lambdagram) -> bool:
     return True
 
 
-def warm(app: Lambdagram) -> None:
+def warm(app: Snapshotted) -> None:
     """Read the settings, build models, a Dispatcher and a reply, then freeze the heap.
 
     The only I/O is reading the SSM parameters (no connection outlives it)."""

@@ -16,8 +16,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from lambdagram.cli import load_app
 from lambdagram.local import log_file
+from lambdagram.local.composition import load_app
 from lambdagram.local.events import (
     LambdaContext,
     callback_update,

@@ -92,7 +92,7 @@ def main() -> None:
     from lambdagram.local.events import LambdaContext
 
     started = time.perf_counter()
-    from lambdagram.cli import load_app
+    from lambdagram.local.composition import load_app
 
     handler = load_app().lambda_handler  # handler.py's, or LAMBDAGRAM_APP's
 

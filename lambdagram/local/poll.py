@@ -303,8 +303,8 @@ def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
     you type becomes its updates (as in ``chat``, ``#N`` presses button N), so the polling path
     can be tried without a token or internet.
     """
-    from lambdagram.cli import load_app
     from lambdagram.local import log_file
+    from lambdagram.local.composition import load_app
     from lambdagram.local.fake_lambda import FakeLambda
     from lambdagram.local.redis_server import RedisServer, RedisServerMissing
     from lambdagram.runtime import ensure_event_loop

@@ -23,7 +23,7 @@ from tests.conftest import SECRET
 
 INVOKE = """
 import json, sys
-from lambdagram.cli import load_app
+from lambdagram.local.composition import load_app
 from lambdagram.local.events import LambdaContext
 handler = load_app().lambda_handler  # LAMBDAGRAM_APP: the engine's test bot
 for line in sys.stdin:
