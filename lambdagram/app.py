@@ -18,6 +18,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.webhook.security import DEFAULT_TELEGRAM_NETWORKS
 
 from lambdagram import budget
+from lambdagram.album_updates import close_album
 from lambdagram.asgi import Receive, Scope, Send, header, read_body, send_json
 from lambdagram.blueprint import Blueprint
 from lambdagram.errors import (
@@ -33,7 +34,7 @@ from lambdagram.parsing import Unprocessable, parse_body
 from lambdagram.redaction import redact
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.settings import Settings
-from lambdagram.updates import close_album, process_update
+from lambdagram.updates import process_update
 
 MAX_BODY = 1024 * 1024  # Telegram's updates are far smaller; anything bigger is not Telegram
 SECRET_HEADER = b"x-telegram-bot-api-secret-token"

@@ -39,20 +39,20 @@ class Mutant:
 MUTANTS = [
     Mutant(
         "lost lock committed anyway",
-        "lambdagram/updates.py",
+        "lambdagram/dispatch.py",
         "    if not committed:\n        blocked",
         "    if False:\n        blocked",
     ),
     Mutant(
         "fsm writes outside the atomic commit",
-        "lambdagram/updates.py",
+        "lambdagram/dispatch.py",
         "    own = [w for w in writes if tag in w.key]\n"
         "    others = [w for w in writes if tag not in w.key]",
         "    own: list[Write] = []\n    others = list(writes)",
     ),
     Mutant(
         "chat busy answered 200",
-        "lambdagram/updates.py",
+        "lambdagram/dispatch.py",
         "    except ChatBusy as busy:\n        count(Metric.LOCK_TIMEOUTS)\n",
         "    except ChatBusy as busy:\n        count(Metric.LOCK_TIMEOUTS)\n        return {}\n",
     ),
@@ -64,10 +64,10 @@ MUTANTS = [
     ),
     Mutant(
         "claim kept on a redis error in a handler",
-        "lambdagram/updates.py",
+        "lambdagram/dispatch.py",
         "    except RedisError as error:\n        await claim.abandon()\n"
-        "        raise _unavailable(error) from None\n    except TimeoutError",
-        "    except RedisError as error:\n        raise _unavailable(error) from None\n"
+        "        raise unavailable(error) from None\n    except TimeoutError",
+        "    except RedisError as error:\n        raise unavailable(error) from None\n"
         "    except TimeoutError",
     ),
     Mutant(
@@ -111,7 +111,7 @@ MUTANTS = [
     ),
     Mutant(
         "undecodable bot api answer not retried",
-        "lambdagram/updates.py",
+        "lambdagram/dispatch.py",
         "    ClientDecodeError,  # an answer",
         "    # ClientDecodeError,  # an answer",
     ),
@@ -129,7 +129,7 @@ MUTANTS = [
     ),
     Mutant(
         "album part's mark kept an hour, not a day",
-        "lambdagram/updates.py",
+        "lambdagram/album_updates.py",
         "            DONE_TTL,\n            closer_ttl,",
         "            albums.ALBUM_TTL,\n            closer_ttl,",
         ("tests/lambdagram/test_albums.py",),
@@ -228,7 +228,7 @@ MUTANTS = [
     ),
     Mutant(
         "CHAT_WAITERS ignored",
-        "lambdagram/updates.py",
+        "lambdagram/dispatch.py",
         "        max_waiters=runtime.settings.chat_waiters,\n",
         "",
         ("tests/lambdagram/test_updates.py",),
