@@ -73,6 +73,9 @@ fresh_root() {
     chroot "$TARGET" update-ca-certificates >/dev/null 2>&1
   fi
   cp /etc/resolv.conf "$TARGET/etc/resolv.conf"
+  # the root a mount point of its own, as a machine's / is (Docker's runtime remounts it)
+  mount --bind "$TARGET" "$TARGET" && mount --make-private "$TARGET"
+  mounted+=("$TARGET")
   for fs in proc sys dev dev/pts; do
     mount --rbind "/$fs" "$TARGET/$fs" && mount --make-rslave "$TARGET/$fs"
     mounted+=("$TARGET/$fs")
