@@ -98,20 +98,32 @@ setting() { # a or b, decided once
   echo "$found"
 }
 
+setting_if_known() { # the setting if asked for or found before (can-run pulls nothing)
+  if [ -n "${LAMBDAGRAM_LOCALSTACK:-}" ]; then echo "$LAMBDAGRAM_LOCALSTACK"; return; fi
+  cat "$RUN/setting" 2>/dev/null || true
+}
+
 gateway() { # the host's address on the functions' Docker network
   docker network inspect -f '{{(index .IPAM.Config 0).Gateway}}' "$NETWORK"
 }
 
 # ---- setting b: everything from the package registries --------------------------------------
 
-localstack_venv() {
-  [ -x "$CACHE/venv/bin/localstack" ] && return
+python313() { # a Python 3.13 for LocalStack (on 3.12 its functions fail), or nothing
   local python
   python=$(command -v python3.13 || true)
   if [ -z "$python" ] || ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
     python=$(pyenv root 2>/dev/null)/versions/$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | head -n1)/bin/python3
   fi
-  [ -x "$python" ] || die "LocalStack $LOCALSTACK_VERSION needs Python 3.13 (on 3.12 its functions fail): install python3.13"
+  [ -x "$python" ] && echo "$python"
+  return 0
+}
+
+localstack_venv() {
+  [ -x "$CACHE/venv/bin/localstack" ] && return
+  local python
+  python=$(python313)
+  [ -n "$python" ] || die "LocalStack $LOCALSTACK_VERSION needs Python 3.13 (on 3.12 its functions fail): install python3.13"
   say "installing LocalStack $LOCALSTACK_VERSION from PyPI into .tools/localstack/venv (about a minute)"
   rm -rf "$CACHE/venv"
   "$python" -m venv "$CACHE/venv" || die "cannot make a venv with $python: install python3.13-venv"
@@ -355,6 +367,9 @@ down() {
 can_run() { # can this machine run the rehearsal? (a Docker daemon, or root or sudo to start one)
   if [ -n "${LAMBDAGRAM_NO_LOCALSTACK:-}" ]; then
     echo "LAMBDAGRAM_NO_LOCALSTACK is set: no LocalStack rehearsal (make local-test runs it)"; return 1
+  fi
+  if [ -z "$(python313)" ] && [ "$(setting_if_known)" != a ]; then
+    echo "the LocalStack rehearsal needs a Python 3.13 for LocalStack $LOCALSTACK_VERSION (none here): install python3.13, then make local-test"; return 1
   fi
   docker info >/dev/null 2>&1 && return 0
   if ! command -v dockerd >/dev/null && ! command -v apt-get >/dev/null; then
