@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lambdagram.function import Lambdagram  # noqa: E402
-from lambdagram.local.events import LambdaContext, lambda_event, message_update  # noqa: E402
-from lambdagram.local.events import response_json  # noqa: E402
+from lambdagram.local.events import (  # noqa: E402
+    LambdaContext,
+    lambda_event,
+    message_update,
+    response_json,
+)
 from lambdagram.local.fake_telegram import FakeTelegram  # noqa: E402
 from lambdagram.local.redis_server import RedisServer  # noqa: E402
 from lambdagram.runtime import ensure_event_loop  # noqa: E402
