@@ -73,6 +73,7 @@ fresh_root() {
     chroot "$TARGET" update-ca-certificates >/dev/null 2>&1
   fi
   cp /etc/resolv.conf "$TARGET/etc/resolv.conf"
+  printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$(hostname)" > "$TARGET/etc/hosts"  # as an installer writes it
   # the root a mount point of its own, as a machine's / is (Docker's runtime remounts it)
   mount --bind "$TARGET" "$TARGET" && mount --make-private "$TARGET"
   mounted+=("$TARGET")
