@@ -165,8 +165,7 @@ debootstrap_root() { # dir suite mirror packages: a minimal root file system, ma
   as_root rm -rf "$dir"
   as_root debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" > "$RUN/debootstrap.log" 2>&1 \
     || { as_root rm -rf "$dir"; die "debootstrap $suite from $mirror failed (its log: $RUN/debootstrap.log)"; }
-  as_root chown -R "$(id -u):$(id -g)" "$dir" 2>/dev/null || true
-  touch "$dir/.done"
+  as_root touch "$dir/.done"  # root's, as debootstrap made it (device nodes and all)
 }
 
 runtime_image() {
@@ -180,14 +179,15 @@ runtime_image() {
   python_prefix=$("$PY" -c 'import sys; print(sys.base_prefix)')
   [ -x "$python_prefix/bin/python$PYVER" ] || die "no CPython at '$python_prefix' (.venv's base)"
   if [ ! -f "$rootfs/.done" ]; then
-    rm -rf "$rootfs"
+    # root's files (a root file system has device nodes and root-owned files): as root
+    as_root rm -rf "$rootfs"
     if [ "$python_prefix" = /usr ]; then
       local codename
       codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
       [ -n "$codename" ] || die "cannot tell this distribution's release (VERSION_CODENAME in /etc/os-release) for the runtime image"
       debootstrap_root "$CACHE/$codename-python$PYVER" "$codename" "$(apt_mirror)" "ca-certificates,python$PYVER"
       say "adding awslambdaric to the runtime image (the system's python$PYVER)"
-      cp -a "$CACHE/$codename-python$PYVER" "$rootfs"
+      as_root cp -a "$CACHE/$codename-python$PYVER" "$rootfs"
       python=/usr/bin/python$PYVER
     else
       local mirror
@@ -195,27 +195,31 @@ runtime_image() {
       debootstrap_root "$CACHE/bookworm" bookworm "$mirror" \
         ca-certificates,libssl3,libffi8,libsqlite3-0,libreadline8,libncursesw6,libexpat1,libbz2-1.0,liblzma5,zlib1g
       say "adding python$PYVER (.venv's CPython) and awslambdaric to the runtime image"
-      cp -a "$CACHE/bookworm" "$rootfs"
-      mkdir -p "$rootfs/var/lang"
+      as_root cp -a "$CACHE/bookworm" "$rootfs"
+      as_root mkdir -p "$rootfs/var/lang"
       (cd "$python_prefix" && tar --exclude="./lib/python$PYVER/test" --exclude="./lib/python$PYVER/site-packages/*" -cf - .) \
-        | tar -xf - -C "$rootfs/var/lang"
+        | as_root tar -xf - -C "$rootfs/var/lang"
       python=/var/lang/bin/python$PYVER
     fi
-    rm -f "$rootfs/.done"
-    mkdir -p "$rootfs/var/runtime" "$rootfs/var/task"
-    "$PY" -m pip install -q --disable-pip-version-check --target "$rootfs/var/runtime" \
+    as_root rm -f "$rootfs/.done"
+    local packages=$RUN/runtime-packages
+    rm -rf "$packages"
+    "$PY" -m pip install -q --disable-pip-version-check --target "$packages" \
       --only-binary=:all: awslambdaric==4.2.2 boto3
-    rm -rf "$rootfs/var/runtime/bin"
+    rm -rf "$packages/bin"
     printf '%s\n' '#!/bin/sh' "export AWS_EXECUTION_ENV=AWS_Lambda_python$PYVER" \
       'export PYTHONPATH="/var/runtime${PYTHONPATH:+:$PYTHONPATH}"' \
-      "exec $python -m awslambdaric \"\$_HANDLER\"" > "$rootfs/var/runtime/bootstrap"
-    chmod 755 "$rootfs/var/runtime/bootstrap"
-    echo "$python" > "$rootfs/.python"
-    touch "$rootfs/.done"
+      "exec $python -m awslambdaric \"\$_HANDLER\"" > "$packages/bootstrap"
+    chmod 755 "$packages/bootstrap"
+    as_root mkdir -p "$rootfs/var/runtime" "$rootfs/var/task"
+    as_root cp -r "$packages/." "$rootfs/var/runtime/"
+    rm -rf "$packages"
+    echo "$python" | as_root tee "$rootfs/.python" >/dev/null
+    as_root touch "$rootfs/.done"
   fi
   python=$(cat "$rootfs/.python")
   say "importing the runtime image into the local registry"
-  tar -C "$rootfs" -c . | docker import \
+  as_root tar -C "$rootfs" -c . | docker import \
     --change 'ENV LANG=C.UTF-8' --change 'ENV TZ=:/etc/localtime' \
     --change 'ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin' \
     --change 'ENV LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib' \
