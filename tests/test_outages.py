@@ -37,8 +37,13 @@ def outage_client(
     bot_env: dict[str, str],
     telegram: FakeTelegram,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[WebhookClient]:
+    """The test bot on its own Redis with short timeouts (``LOCK_TTL`` 1 s, unless a test
+    marks itself ``default_lock_ttl``: a stall longer than it would expire the lock)."""
     env = {**bot_env, "REDIS_URL": durable_redis.url, "REDIS_TIMEOUT": "0.5", "LOCK_TTL": "1"}
+    if request.node.get_closest_marker("default_lock_ttl"):
+        del env["LOCK_TTL"]
     yield from handler_client(env, telegram, monkeypatch)
 
 
@@ -132,18 +137,6 @@ def test_redis_failing_in_the_middle_of_a_handler_writes_nothing(
         inspect.close()
 
 
-@pytest.fixture
-def stall_client(
-    durable_redis: RedisServer,
-    bot_env: dict[str, str],
-    telegram: FakeTelegram,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[WebhookClient]:
-    """The test bot with short Redis timeouts and the default LOCK_TTL (8 s)."""
-    env = {**bot_env, "REDIS_URL": durable_redis.url, "REDIS_TIMEOUT": "0.5"}
-    yield from handler_client(env, telegram, monkeypatch)
-
-
 def stall(server: RedisServer, seconds: float) -> threading.Timer:
     """Freeze redis-server now (SIGSTOP) and let it go on after ``seconds`` (SIGCONT)."""
     assert server.process is not None
@@ -154,10 +147,11 @@ def stall(server: RedisServer, seconds: float) -> threading.Timer:
     return resume
 
 
+@pytest.mark.default_lock_ttl
 def test_a_commit_redis_ran_after_the_client_gave_up_still_delivers_its_reply(
-    stall_client: WebhookClient, durable_redis: RedisServer
+    outage_client: WebhookClient, durable_redis: RedisServer
 ) -> None:
-    client = stall_client
+    client = outage_client
     client.say("/start")
     stalls = {"left": 1}
 
@@ -183,10 +177,11 @@ def test_a_commit_redis_ran_after_the_client_gave_up_still_delivers_its_reply(
         inspect.close()
 
 
+@pytest.mark.default_lock_ttl
 def test_a_claim_redis_ran_after_the_client_gave_up_is_recognised_as_ours(
-    stall_client: WebhookClient, durable_redis: RedisServer
+    outage_client: WebhookClient, durable_redis: RedisServer
 ) -> None:
-    client = stall_client
+    client = outage_client
     client.say("/start")
 
     # When Redis freezes as an update comes, and runs its claim only after the client gave up

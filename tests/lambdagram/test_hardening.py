@@ -95,35 +95,28 @@ def test_every_bot_api_failure_that_can_pass_gives_the_update_back(
     assert "Name: Ada" in done.texts[0]
 
 
-def test_a_call_the_bot_api_accepted_is_never_retried_even_if_its_answer_is_unreadable(
-    client: WebhookClient, telegram: FakeTelegram, redis_client: redis.Redis
+@pytest.mark.parametrize(
+    "answer",
+    ["a definitive refusal (403)", "a 2xx aiogram cannot read (the call went through)"],
+)
+def test_a_refusal_or_an_accepted_call_is_a_handler_error_never_retried(
+    answer: str, client: WebhookClient, telegram: FakeTelegram, redis_client: redis.Redis
 ) -> None:
-    # Given a Bot API (or something in front of it) that sends the summary, then answers
-    # 200 with a body aiogram cannot read
+    # Given the summary refused for good, or sent and then answered unreadably
     last = at_the_last_step(client)
-    telegram.fail_raw("sendMessage", 200, "<html>sent</html>")
+    if answer.startswith("a definitive"):
+        telegram.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
+    else:
+        telegram.fail_raw("sendMessage", 200, "<html>sent</html>")
 
     # When the last step runs
     reply = client.post(last)
 
-    # Then it is a handler error, logged once, marked done: Telegram's retry sends nothing again
+    # Then it is a handler error, marked done: Telegram's retry sends nothing again
     assert reply.status == 200
     assert reply.body == {"ok": True, "handled": False}
     assert client.post(last).body == {"ok": True, "duplicate": True}
     assert len(telegram.calls_to("sendMessage")) == 1
-
-
-def test_a_definitive_refusal_by_telegram_is_a_handler_error_not_a_retry(
-    client: WebhookClient, telegram: FakeTelegram, redis_client: redis.Redis
-) -> None:
-    last = at_the_last_step(client)
-    telegram.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
-
-    reply = client.post(last)
-
-    assert reply.status == 200
-    assert reply.body == {"ok": True, "handled": False}
-    assert client.post(last).body == {"ok": True, "duplicate": True}
 
 
 @pytest.mark.parametrize(
