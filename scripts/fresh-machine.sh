@@ -7,7 +7,8 @@
 #
 #   scripts/fresh-machine.sh [root|user|both] [SUITE]      # both, trixie by default
 #
-# Needs root (debootstrap, chroot, mounts). The root lives in .tools/fresh/<suite>; each run
+# Needs root (debootstrap, chroot, mounts). The root lives in /var/tmp/lambdagram-fresh/<suite>
+# (FRESH_DIR; never inside the project, whose tree packaging walks); each run
 # starts from a copy of the pristine one. It reports each command's result and wall time, then
 # checks that nothing the commands started is left running inside the root, and stops it if so.
 set -euo pipefail
@@ -15,15 +16,16 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 WHO=${1:-both}
 SUITE=${2:-trixie}
-BASE=$ROOT/.tools/fresh/$SUITE-pristine
-TARGET=$ROOT/.tools/fresh/$SUITE
+FRESH=${FRESH_DIR:-/var/tmp/lambdagram-fresh}
+BASE=$FRESH/$SUITE-pristine
+TARGET=$FRESH/$SUITE
 REPORT=$ROOT/.tmp/fresh-machine-$SUITE.txt
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 
 say() { printf '[fresh] %s\n' "$*" | tee -a "$REPORT" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "run it as root (debootstrap, chroot and mounts need it)"
-mkdir -p "$ROOT/.tmp" "$ROOT/.tools/fresh"
+mkdir -p "$ROOT/.tmp" "$FRESH"
 : > "$REPORT"
 
 command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null

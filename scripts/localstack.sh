@@ -11,11 +11,13 @@
 #      (infra/localstack/lambda_init.py); redis-server on the host.
 # In both, a fake Bot API runs on the host where the functions' containers reach it (unless
 # BOT_TOKEN is a real token: then the function talks to Telegram). Everything built is cached in
-# .tools/localstack; everything started is recorded by PID in .tmp/localstack and stopped by `down`.
+# ~/.cache/lambdagram/localstack (LAMBDAGRAM_CACHE; outside the project, whose tree `serverless
+# package` walks following symlinks, and a root file system's lead into /proc); everything
+# started is recorded by PID in .tmp/localstack and stopped by `down`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-CACHE=$ROOT/.tools/localstack
+CACHE=${LAMBDAGRAM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lambdagram}/localstack
 RUN=$ROOT/.tmp/localstack
 mkdir -p "$CACHE" "$RUN"
 PY=$ROOT/.venv/bin/python
@@ -124,7 +126,7 @@ localstack_venv() {
   local python
   python=$(python313)
   [ -n "$python" ] || die "LocalStack $LOCALSTACK_VERSION needs Python 3.13 (on 3.12 its functions fail): install python3.13"
-  say "installing LocalStack $LOCALSTACK_VERSION from PyPI into .tools/localstack/venv (about a minute)"
+  say "installing LocalStack $LOCALSTACK_VERSION from PyPI into $CACHE/venv (about a minute)"
   rm -rf "$CACHE/venv"
   "$python" -m venv "$CACHE/venv" || die "cannot make a venv with $python: install python3.13-venv"
   # The whole set, pinned and hashed (scripts/lock_localstack.py wrote it): nothing to resolve,
