@@ -5,6 +5,7 @@ the closer). See `lambdagram.albums` for the protocol.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -50,10 +51,16 @@ async def album_part(
         if await deferred.defer({"album": raw}, os.environ):
             return {"ok": True, "album_part": True}
         # Nothing to close it later: close it now, without waiting for parts that Telegram
-        # sends only after this answer (each part becomes an album of its own).
-        return await close_album(
-            runtime, raw, max_wait=max_wait, reply_in_webhook=True, wait=False
-        )
+        # sends only after this answer (each part becomes an album of its own). If that fails,
+        # the part is given back whole, so Telegram's retry stores and closes it again.
+        try:
+            return await close_album(
+                runtime, raw, max_wait=max_wait, reply_in_webhook=True, wait=False
+            )
+        except WebhookError:
+            with contextlib.suppress(RedisError):
+                await albums.reopen(runtime.redis, slot, group, dedupe_key(slot, update.update_id))
+            raise
     return {"ok": True, "album_part": True}
 
 
@@ -67,8 +74,9 @@ async def close_album(
 ) -> dict[str, Any]:
     """Wait for an album's last part, then run the handlers once on the whole of it.
 
-    A closer that fails is retried by Lambda; on its last attempt (`albums.CLOSER_ATTEMPTS`)
-    the album is dead-lettered, part by part, instead of being lost.
+    A closer that fails is retried by Lambda (one run in a part's own webhook, by Telegram);
+    on its last attempt (`albums.CLOSER_ATTEMPTS`) the album is dead-lettered, part by part,
+    instead of being lost.
     """
     bot = runtime.bot
     await prepare(runtime)  # a closer may be its process's first invocation
@@ -83,7 +91,7 @@ async def close_album(
         limit = min(quiet * albums.MAX_WAIT_FACTOR, max_wait)
         open_ = not wait or await albums.wait_until_quiet(redis, slot, group, quiet, limit)
         stored = await albums.parts(redis, slot, group) if open_ else []
-        attempt = await albums.count_closer_attempt(redis, slot, group) if wait and stored else 0
+        attempt = await albums.count_closer_attempt(redis, slot, group) if stored else 0
     except RedisError as error:
         raise unavailable(error) from None
     if not stored:

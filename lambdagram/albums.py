@@ -166,6 +166,12 @@ async def count_closer_attempt(redis: Any, slot: str, group: str) -> int:
     return int(counted)
 
 
+async def reopen(redis: Any, slot: str, group: str, part_dedupe_key: str) -> None:
+    """Forget that a part was stored and that a closer is queued: a closing done in the part's
+    own webhook failed, and Telegram's retry of the part must store and close it again."""
+    await redis.delete(part_dedupe_key, keys(slot, group)[2])
+
+
 async def give_up(redis: Any, slot: str, group: str) -> list[dict[str, Any]]:
     """Remove the album (its keys, at once) and return its parts, to be dead-lettered."""
     stored = await redis.eval(_GIVE_UP, 4, *keys(slot, group))

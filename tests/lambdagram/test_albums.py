@@ -353,3 +353,22 @@ def test_when_lambda_refuses_to_queue_the_closer_parts_are_answered_at_once_and_
     assert texts == ["Album 1: 1 photos (a)", "Album 2: 1 photos (b)"]
     assert in_process.lambda_api.asked == 1
     assert "lambda:InvokeFunction" in caplog.text
+
+
+def test_a_part_closed_in_its_own_webhook_that_fails_is_retried_then_kept_not_lost(
+    in_process: InProcessAlbums, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    # Given no Lambda to close albums later (it refuses), and a Bot API failing the answer
+    in_process.lambda_api.refusing = 403
+    telegram.fail("sendMessage", 502, "Bad Gateway")
+    alone = part("gC", 1, "a")
+
+    # When Telegram delivers the part again after each 503, as it does
+    answers = [in_process.client.post(alone) for _ in range(albums.CLOSER_ATTEMPTS)]
+
+    # Then each retry closed it again (not a duplicate), and the last kept it as a dead letter
+    assert [a.status for a in answers] == [503] * (albums.CLOSER_ATTEMPTS - 1) + [200]
+    assert answers[-1].body == {"ok": True, "dead_letter": True}
+    [kept] = redis_client.lrange(deadletter.deadletter_key(123456789), 0, -1)
+    assert json.loads(kept)["update"]["update_id"] == alone["update_id"]
+    assert redis_client.keys("lg:*}:album:gC*") == []
