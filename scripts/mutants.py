@@ -42,6 +42,7 @@ MUTANTS = [
         "lambdagram/dispatch.py",
         "    if not committed:\n        blocked",
         "    if False:\n        blocked",
+        ("tests/lambdagram/test_hardening.py",),
     ),
     Mutant(
         "fsm writes outside the atomic commit",
@@ -49,18 +50,21 @@ MUTANTS = [
         "    own = [w for w in writes if tag in w.key]\n"
         "    others = [w for w in writes if tag not in w.key]",
         "    own: list[Write] = []\n    others = list(writes)",
+        ("tests/lambdagram/test_hardening.py",),
     ),
     Mutant(
         "chat busy answered 200",
         "lambdagram/dispatch.py",
         "    except ChatBusy as busy:\n        count(Metric.LOCK_TIMEOUTS)\n",
         "    except ChatBusy as busy:\n        count(Metric.LOCK_TIMEOUTS)\n        return {}\n",
+        ("tests/test_managed_redis.py",),
     ),
     Mutant(
         "remaining time ignored in the lock wait",
         "lambdagram/budget.py",
         "    return configured if remaining is None else",
         "    return configured if True else",
+        ("tests/lambdagram/test_hardening.py",),
     ),
     Mutant(
         "claim kept on a redis error in a handler",
@@ -69,63 +73,77 @@ MUTANTS = [
         "        raise unavailable(error) from None\n    except TimeoutError",
         "    except RedisError as error:\n        raise unavailable(error) from None\n"
         "    except TimeoutError",
+        ("tests/lambdagram/test_hardening.py",),
     ),
     Mutant(
         "413 at exactly the limit",
         "lambdagram/asgi.py",
         "        if size > limit:",
         "        if size >= limit:",
+        ("tests/lambdagram/test_app.py",),
     ),
     Mutant(
         "no streaming size check",
         "lambdagram/asgi.py",
         "        if size > limit:",
         "        if False:",
+        ("tests/lambdagram/test_app.py",),
     ),
     Mutant(
-        "no content-length check", "lambdagram/asgi.py", "and int(declared) > limit:", "and False:"
+        "no content-length check",
+        "lambdagram/asgi.py",
+        "and int(declared) > limit:",
+        "and False:",
+        ("tests/lambdagram/test_app.py",),
     ),
     Mutant(
         "after-restore hook does nothing",
         "lambdagram/snapstart.py",
         "register_after_restore(app.forget_clients)",
         "register_after_restore(lambda: None)",
+        ("tests/lambdagram/test_snapstart.py",),
     ),
     Mutant(
         "no poison limit",
         "lambdagram/delivery.py",
         "if attempt > tonumber(ARGV[4]) then",
         "if false then",
+        ("tests/lambdagram/test_delivery.py",),
     ),
     Mutant(
         "no chat waiter bound",
         "lambdagram/delivery.py",
         "if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[7]) then",
         "if false then",
+        ("tests/lambdagram/test_delivery.py",),
     ),
     Mutant(
         "log lines not redacted",
         "lambdagram/redaction.py",
         "        return redact(super().format(record))",
         "        return super().format(record)",
+        ("tests/lambdagram/test_hardening.py",),
     ),
     Mutant(
         "undecodable bot api answer not retried",
         "lambdagram/dispatch.py",
         "    ClientDecodeError,  # an answer",
         "    # ClientDecodeError,  # an answer",
+        ("tests/lambdagram/test_hardening.py",),
     ),
     Mutant(
         "dead letters stored twice",
         "lambdagram/deadletter.py",
         "if redis.call('SISMEMBER', KEYS[2], ARGV[2]) == 1 then return 0 end",
         "",
+        ("tests/lambdagram/test_updates.py",),
     ),
     Mutant(
         "startup hooks every update",
         "lambdagram/blueprint.py",
         "        self._started = True\n",
         "\n",
+        ("tests/lambdagram/test_blueprint.py",),
     ),
     Mutant(
         "album part's mark kept an hour, not a day",
