@@ -53,6 +53,12 @@ if redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[6]) then return 'first' end
 return 'stored'
 """
 
+_COUNT = """
+local attempts = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return attempts
+"""
+
 _GIVE_UP = """
 local parts = redis.call('HVALS', KEYS[1])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
@@ -158,12 +164,7 @@ async def wait_until_quiet(redis: Any, slot: str, group: str, quiet: float, limi
 
 async def count_closer_attempt(redis: Any, slot: str, group: str) -> int:
     """Count one more closing attempt of the album; how many there were in all."""
-    attempts = keys(slot, group)[3]
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(attempts)
-        pipe.expire(attempts, ALBUM_TTL)
-        counted, _ = await pipe.execute()
-    return int(counted)
+    return int(await redis.eval(_COUNT, 1, keys(slot, group)[3], ALBUM_TTL))
 
 
 async def reopen(redis: Any, slot: str, group: str, part_dedupe_key: str) -> None:
