@@ -11,8 +11,9 @@ claim
     reported ``poison`` instead (as SQS moves a message to its DLQ after ``maxReceiveCount``),
     so no update can hold its chat for Telegram's 24 hours of retries.
     A held lock means "wait": the caller polls, bounded by ``LOCK_WAIT``, as one of at most
-    ``CHAT_WAITERS`` waiters (a sorted set of tokens, each with the deadline of its wait, so a
-    waiter that died stops counting when its wait would have ended).
+    ``CHAT_WAITERS`` waiters (a sorted set of tokens, each with the deadline of its wait: a
+    live waiter is counted again at each poll, a waiter that died stops counting when its wait
+    would have ended).
     The claim's own earlier run (its token on the mark) is recognised and answered the same.
 renew
     While the handler runs, the lock and the mark are extended every third of their TTL,

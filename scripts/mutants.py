@@ -273,13 +273,6 @@ MUTANTS = [
         ("tests/test_outages.py",),
     ),
     Mutant(
-        "waiters expire with the lock",
-        "lambdagram/delivery.py",
-        "redis.call('ZADD', KEYS[4], ms + tonumber(ARGV[6]), token)",
-        "redis.call('ZADD', KEYS[4], ms + tonumber(ARGV[2]), token)",
-        ("tests/lambdagram/test_delivery.py",),
-    ),
-    Mutant(
         "an accepted call with an unreadable answer retried",
         "lambdagram/session.py",
         "                raise AcceptedButUnreadable(method, status_code, error) from error\n",
