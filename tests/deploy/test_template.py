@@ -78,8 +78,13 @@ def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) ->
     # ... and only for this stage's three parameters (SSM's encryption context names them)
     context = kms["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
     assert json.dumps(context).count(":parameter/lambdagram/dev/") == 3
-    send = by_action[("sqs:SendMessage",)]  # to the stage's queue of failed internal events
-    assert send["Resource"] == {"Fn::GetAtt": ["DeferredFailures", "Arn"]}
+    [queue_policy] = resources(template, "AWS::IAM::Policy")  # to the stage's failure queue
+    [send] = queue_policy["PolicyDocument"]["Statement"]
+    assert (send["Action"], send["Resource"]) == (
+        "sqs:SendMessage",
+        {"Fn::GetAtt": ["DeferredFailures", "Arn"]},
+    )
+    assert queue_policy["Roles"] == [{"Ref": "IamRoleLambdaExecution"}]
     for statement in statements:  # nothing else is granted on every resource
         assert statement["Resource"] != "*", statement
 

@@ -40,7 +40,10 @@ FUNCTION = "lambdagram-local-webhook"
 
 def aws(*args: str) -> Any:
     """The AWS CLI against LocalStack, JSON out."""
-    cli = ROOT / ".tools" / "localstack" / "venv" / "bin" / "aws"
+    cache = os.environ.get("LAMBDAGRAM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lambdagram"
+    )  # where scripts/localstack.sh keeps LocalStack's venv (its AWS CLI in it)
+    cli = Path(cache) / "localstack" / "venv" / "bin" / "aws"
     command = [str(cli) if cli.exists() else "aws", "--endpoint-url=http://localhost:4566",
                "--region", "eu-west-1", "--output", "json", *args]  # fmt: skip
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
