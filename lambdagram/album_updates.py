@@ -30,12 +30,13 @@ async def album_part(
     slot = chat_slot(bot.id, fsm_key(runtime.blueprint.root, bot, update))
     wait = runtime.settings.album_wait
     closer_ttl = int(wait * albums.MAX_WAIT_FACTOR) + albums.CLOSER_MARK_SLACK
+    mark = dedupe_key(slot, update.update_id)
     try:
         verdict = await albums.store(
             runtime.redis,
             slot,
             group,
-            dedupe_key(slot, update.update_id),
+            mark,
             update,
             raw,
             DONE_TTL,
@@ -59,7 +60,7 @@ async def album_part(
             )
         except WebhookError:
             with contextlib.suppress(RedisError):
-                await albums.reopen(runtime.redis, slot, group, dedupe_key(slot, update.update_id))
+                await albums.reopen(runtime.redis, slot, group, mark)
             raise
     return {"ok": True, "album_part": True}
 

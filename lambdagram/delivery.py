@@ -86,6 +86,7 @@ end
 redis.call('SET', KEYS[1], 'p:' .. token, 'PX', ARGV[2])
 return claimed()
 """
+
 _OWNED = """
 local function owned()
   if redis.call('GET', KEYS[1]) ~= 'p:' .. ARGV[1] then return false end
@@ -195,7 +196,6 @@ class Claim:
     ttl_ms: int
     max_attempts: int = 10
     max_waiters: int = 2
-    patience: float = 0.0  # seconds to run a script again after a timeout (see `_run`)
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     state: bytes | None = None
     data: bytes | None = None
@@ -224,8 +224,9 @@ class Claim:
         """'1' when the update belongs to a chat (and so takes its lock), else '0'."""
         return "0" if self.fsm_keys is None else "1"
 
-    async def acquire(self, max_wait: float) -> None:
-        """Claim the update, waiting up to ``max_wait`` s for the chat's lock."""
+    async def acquire(self, max_wait: float, patience: float = 0.0) -> None:
+        """Claim the update, waiting up to ``max_wait`` s for the chat's lock (``patience``:
+        see `_run`)."""
         keys = [
             self.dedupe_key,
             self.lock_key,
@@ -246,7 +247,7 @@ class Claim:
         pause = 0.01
         locked_before = False
         while True:
-            reply = await self._run(self.scripts.claim, keys, args)
+            reply = await self._run(self.scripts.claim, keys, args, patience)
             verdict = _text(reply[0])
             if verdict == "crowded":
                 raise ChatCrowded
@@ -312,16 +313,20 @@ class Claim:
         if not renewed:
             self.lost = True
 
-    async def commit(self, writes: Sequence[Write]) -> bool:
-        """Apply ``writes``, mark the update done, release the lock; False if not ours."""
+    async def commit(self, writes: Sequence[Write], patience: float = 0.0) -> bool:
+        """Apply ``writes``, mark the update done, release the lock; False if not ours
+        (``patience``: see `_run`)."""
         keys = [self.dedupe_key, self.lock_key, self.attempts_key]
         args: list[str | int] = [self.token, self._locking, DONE_TTL]
         for write in writes:
             keys.append(write.key)
             args.extend([write.value or "", write.ttl or 0])
-        return bool(await self._run(self.scripts.commit, keys, args))
+        return bool(await self._run(self.scripts.commit, keys, args, patience))
 
-    async def _run(self, script: AsyncScript, keys: list[str], args: list[str | int]) -> Any:
+    @staticmethod
+    async def _run(
+        script: AsyncScript, keys: list[str], args: list[str | int], patience: float
+    ) -> Any:
         """Run ``script``; after a timeout, run it again for up to ``patience`` seconds.
 
         A timeout does not say whether Redis ran the script (a stalled Redis runs it when it
@@ -329,7 +334,7 @@ class Claim:
         earlier run by this claim's token, so running them again is always safe, and the
         answer is then the truth instead of a false "nothing was saved".
         """
-        deadline = time.monotonic() + self.patience
+        deadline = time.monotonic() + patience
         pause = 0.05
         while True:
             try:

@@ -108,13 +108,12 @@ async def _process(
         ttl_ms=int(runtime.settings.lock_ttl * 1000),
         max_attempts=runtime.settings.max_attempts,
         max_waiters=runtime.settings.chat_waiters,
-        patience=_patience(runtime, after=BOT_API_TIMEOUT + 1.0),
     )
     if key is not None:
         logger.append_keys(chat_id=key.chat_id)
     try:
         async with span("redis.claim"):
-            await claim.acquire(max_wait)
+            await claim.acquire(max_wait, _patience(runtime, after=BOT_API_TIMEOUT + 1.0))
     except Duplicate:
         count(Metric.DUPLICATES)
         logger.info("duplicate update: already processed, nothing done")
@@ -290,10 +289,9 @@ async def _commit(runtime: Runtime, claim: Claim, writes: list[Write]) -> None:
     tag = claim.slot
     own = [w for w in writes if tag in w.key]
     others = [w for w in writes if tag not in w.key]
-    claim.patience = _patience(runtime, after=1.0)
     try:
         async with span("redis.commit"):
-            committed = await claim.commit(own)
+            committed = await claim.commit(own, _patience(runtime, after=1.0))
     except RedisError as error:
         await claim.abandon()  # if the commit never ran: the chat is free at once
         count(Metric.REDIS_ERRORS)

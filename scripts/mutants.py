@@ -268,7 +268,7 @@ MUTANTS = [
     Mutant(
         "no second run after a timeout",
         "lambdagram/delivery.py",
-        "        deadline = time.monotonic() + self.patience\n",
+        "        deadline = time.monotonic() + patience\n",
         "        deadline = time.monotonic()\n",
         ("tests/test_outages.py",),
     ),
