@@ -32,9 +32,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lambdagram.local.events import LambdaContext, lambda_event, response_json
+
+if TYPE_CHECKING:
+    from lambdagram.local.fake_telegram import FakeTelegram
 
 LONG_POLL = 25  # seconds getUpdates waits for an update (Telegram allows up to 50)
 RETRY_PAUSES = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
@@ -103,6 +106,7 @@ class Poller:
     offset: int | None = None
     deferred: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     journal: Path | None = None  # webhook replies committed but not yet sent (see `_send_reply`)
+    _unsent: dict[str, dict[str, Any]] = field(default_factory=dict)  # the journal's contents
     stopping: bool = False
     _waiting: bool = False
 
@@ -224,20 +228,21 @@ class Poller:
         """Send a webhook reply as Telegram would. The function committed the update already,
         so a reply lost here (Ctrl-C, a crash) would be lost for good: it is kept in the
         journal until sent, and a poller started later sends what it finds there."""
-        self._journal_write({**self._journal_read(), str(update_id): body})
+        self._unsent[str(update_id)] = body
+        self._journal_write()
         params = dict(body)
         method = str(params.pop("method"))
         try:
             self.api.call(method, params)
         except ApiError as error:  # Telegram ignores a failed webhook reply as well
             self.say(f"  the webhook reply {method} failed: {error}")
-        pending = self._journal_read()
-        pending.pop(str(update_id), None)
-        self._journal_write(pending)
+        self._unsent.pop(str(update_id), None)
+        self._journal_write()
 
     def resend_pending(self) -> None:
         """Send the replies a stopped poller committed but did not send (from the journal)."""
-        for update_id, body in sorted(self._journal_read().items(), key=lambda kv: int(kv[0])):
+        self._unsent = self._journal_read()
+        for update_id, body in sorted(self._unsent.items(), key=lambda kv: int(kv[0])):
             self.say(f"update {update_id}: sending its reply, committed before the last stop")
             self._send_reply(int(update_id), body)
 
@@ -250,11 +255,11 @@ class Poller:
             return {}
         return pending
 
-    def _journal_write(self, pending: dict[str, dict[str, Any]]) -> None:
+    def _journal_write(self) -> None:
         if self.journal is None:
             return
         temporary = self.journal.with_suffix(".tmp")
-        temporary.write_text(json.dumps(pending))
+        temporary.write_text(json.dumps(self._unsent))
         temporary.replace(self.journal)  # atomic: never half a journal
 
     def _run_deferred(self) -> None:
@@ -404,7 +409,7 @@ def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
     return 0
 
 
-def _type_updates(api: Any, poller: Poller) -> None:
+def _type_updates(api: FakeTelegram, poller: Poller) -> None:
     """Offline: a thread that turns each typed line into an update of the fake Bot API, waits
     until the poller confirmed it, and prints what the bot sent; at the end, Ctrl-C."""
     import threading
