@@ -94,17 +94,17 @@ def run() -> int:
         with contextlib.redirect_stdout(logs):  # the logger keeps the stream it starts with
             app = load_app()
 
+        where_to = redact(redis_url)
         try:
             where = _where_the_chat_stands(redis_url)
         except RedisError as error:  # one line, not the client's traceback
-            where_to, reason = redact(redis_url), redact(f"{type(error).__name__}: {error}")
+            reason = redact(f"{type(error).__name__}: {error}")
             print(
                 f"error: no Redis answers at {where_to} ({reason}): start it, or unset REDIS_URL "
                 "for a throwaway redis-server",
                 file=sys.stderr,
             )
             return 1
-        where_to = redact(redis_url)
         print(f"Chatting with the bot (Redis: {where_to}; the function's logs: {logs.name}).")
         if where:
             print(f"Resuming this chat from Redis: {where}. Carry on where you left off.")
