@@ -47,6 +47,11 @@ except Exception:
 }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=
+apt_install() { # packages: from apt, its lists read first once (a fresh machine has none)
+  [ -n "$apt_updated" ] || { as_root apt-get update -qq; apt_updated=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
 
 started() { # name: is the process recorded under this name alive? (root's too: no kill -0)
   [ -f "$RUN/$1.pid" ] && [ -d "/proc/$(cat "$RUN/$1.pid")" ]
@@ -79,8 +84,7 @@ ensure_docker() {
   if docker info >/dev/null 2>&1; then return; fi
   if ! command -v dockerd >/dev/null; then
     say "installing Docker from apt (docker.io)"
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+    apt_install docker.io
   fi
   docker info >/dev/null 2>&1 && return
   say "starting dockerd (no iptables: the containers talk to the host only)"
@@ -142,7 +146,7 @@ localstack_venv() {
 
 registry() {
   http_ok "http://$REGISTRY/v2/" && return
-  command -v docker-registry >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+  command -v docker-registry >/dev/null || apt_install docker-registry
   mkdir -p "$CACHE/registry"
   printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: %s}\n' \
     "$CACHE/registry" "$REGISTRY" > "$RUN/registry.yml"
@@ -162,7 +166,7 @@ apt_mirror() { # the mirror apt uses here for the distribution itself (deb822 or
 debootstrap_root() { # dir suite mirror packages: a minimal root file system, made once
   local dir=$1 suite=$2 mirror=$3 packages=$4
   [ -f "$dir/.done" ] && return
-  command -v debootstrap >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  command -v debootstrap >/dev/null || apt_install debootstrap
   say "building a $suite root file system for the runtime image (once; a few minutes)"
   as_root rm -rf "$dir"
   as_root debootstrap --variant=minbase --include="$packages" "$suite" "$dir" "$mirror" > "$RUN/debootstrap.log" 2>&1 \
