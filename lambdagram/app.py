@@ -29,7 +29,7 @@ from lambdagram.errors import (
     Unauthorized,
     WebhookError,
 )
-from lambdagram.observability import Metric, count, logger, note_on_metrics_line
+from lambdagram.observability import Metric, count, logger, note_on_metrics_line, outcome
 from lambdagram.parsing import Unprocessable, parse_body
 from lambdagram.redaction import redact
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
@@ -55,6 +55,10 @@ class WebhookApp:
         self._secret = settings.webhook_secret.encode()
         self._runtime: Runtime | None = None
         self._updates = 0
+        if blueprint.long_handlers and not settings.long_work_queue_url:
+            from lambdagram.long_work import warn_inline
+
+            warn_inline(blueprint.long_handlers)
         gc.freeze()  # the imports are here for good: keep them out of the collector's scans
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -98,7 +102,7 @@ class WebhookApp:
             logger.info(
                 "update processed",
                 extra={
-                    "outcome": _outcome(body),
+                    "outcome": outcome(body),
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },
             )
@@ -143,8 +147,14 @@ class WebhookApp:
         except WebhookError as error:
             logger.error("album not closed; Lambda retries", extra={"reason": error.message})
             raise
-        logger.info("album processed", extra={"outcome": _outcome(body)})
+        logger.info("album processed", extra={"outcome": outcome(body)})
         return body
+
+    async def work(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """Run an SQS batch of the long-work queue (`lambdagram.worker`)."""
+        from lambdagram.worker import run_batch  # only the worker function imports it
+
+        return await run_batch(self.runtime(), event, context)
 
     def _start_budget(self, context: Any) -> float:
         """Start this invocation's time budget (`lambdagram.budget`); the chat-lock wait it
@@ -223,16 +233,6 @@ def from_telegram(scope: Scope) -> bool:
     except ValueError:
         return False
     return address is not None and any(address in net for net in DEFAULT_TELEGRAM_NETWORKS)
-
-
-def _outcome(body: dict[str, Any]) -> str:
-    """One word for the log: what became of the update."""
-    if "method" in body:
-        return "replied"
-    for outcome in ("duplicate", "dead_letter"):
-        if body.get(outcome):
-            return outcome
-    return "handler_error" if body.get("handled") is False else "done"
 
 
 def settle_heap() -> None:

@@ -27,7 +27,7 @@ MARGIN = 1.0
 """Seconds before the deadline at which tasks still running are cancelled (to answer in)."""
 
 Tasks = set[asyncio.Task[Any]]
-_ENGINE_TASKS = ("Claim._renew",)  # the chat lock's renewals: the engine's, not the bot's
+_ENGINE_TASKS = ("Claim._renew", "showing.<locals>.refresh")  # the engine's: lock, chat action
 _noted: ContextVar[Tasks | None] = ContextVar("lambdagram_background_tasks", default=None)
 
 

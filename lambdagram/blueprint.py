@@ -61,6 +61,12 @@ class Blueprint:
             )
             raise BotSetupError(msg)
         self._started = False
+        self.long_handlers = flagged_long(self.root)
+        """The handlers flagged long (`lambdagram.long_work`): they run on the worker."""
+        if self.long_handlers:
+            from lambdagram import long_work  # only bots with long handlers import it
+
+            long_work.install(self.root)
         self.collects_albums = any(
             isinstance(m, AlbumMiddleware)
             for router in routers_of(self.root)
@@ -159,6 +165,18 @@ def discard(dispatcher: Dispatcher) -> None:
     for observer in dispatcher.observers.values():
         vars(observer).clear()
     vars(dispatcher).clear()
+
+
+def flagged_long(root: Router) -> list[str]:
+    """The names of the handlers flagged ``long`` anywhere under ``root``."""
+    return [
+        getattr(handler.callback, "__qualname__", repr(handler.callback))
+        for router in routers_of(root)
+        for name, observer in router.observers.items()
+        if name not in {"update", "error"}
+        for handler in observer.handlers
+        if handler.flags.get("long")
+    ]
 
 
 def routers_of(dispatcher: Router) -> list[Router]:

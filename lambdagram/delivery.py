@@ -48,20 +48,27 @@ DONE_TTL = 24 * 3600  # Telegram keeps retrying an update for up to 24 hours
 PREFIX = "lg"
 
 _CLAIM = """
-local token = ARGV[1]
+local token, mode = ARGV[1], ARGV[8]
+local locking = ARGV[3] == '1'
 local function leave() redis.call('ZREM', KEYS[4], token) end
 local function claimed()
-  if ARGV[3] ~= '1' then return {'claimed', '', ''} end
-  return {'claimed', redis.call('GET', KEYS[5]) or '', redis.call('GET', KEYS[6]) or ''}
+  if not locking then return {'claimed', '', ''} end
+  return {'claimed', redis.call('GET', KEYS[6]) or '', redis.call('GET', KEYS[7]) or ''}
 end
+local function dequeue() if mode == 'work' then redis.call('ZREM', KEYS[5], ARGV[9]) end end
 local seen = redis.call('GET', KEYS[1])
 if seen then
-  leave()
-  if seen == 'p:' .. token then return claimed() end
-  if string.sub(seen, 1, 2) == 'p:' then return {'processing'} end
-  return {'done'}
+  local kind = string.sub(seen, 1, 2)
+  if seen == 'p:' .. token then leave() return claimed() end
+  if kind == 'p:' then leave() return {'processing'} end
+  if kind ~= 'q:' then leave() dequeue() return {'done'} end
+  if mode ~= 'work' then leave() return {'queued'} end
 end
-local locking = ARGV[3] == '1'
+if locking and mode == 'web' then
+  local now = redis.call('TIME')
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', tonumber(now[1]) * 1000)
+  if redis.call('ZCARD', KEYS[5]) > 0 then leave() return {'enqueue'} end
+end
 if locking and not redis.call('SET', KEYS[2], token, 'NX', 'PX', ARGV[2]) then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -81,6 +88,7 @@ if attempt > tonumber(ARGV[4]) then
   redis.call('SET', KEYS[1], 'done', 'EX', ARGV[5])
   redis.call('DEL', KEYS[3])
   if locking then redis.call('DEL', KEYS[2]) end
+  dequeue()
   return {'poison', tostring(attempt - 1)}
 end
 redis.call('SET', KEYS[1], 'p:' .. token, 'PX', ARGV[2])
@@ -107,22 +115,47 @@ return 1
 _COMMIT = (
     _OWNED
     + """
-if redis.call('GET', KEYS[1]) == 'done:' .. ARGV[1] then return 1 end
+local mark = ARGV[4] .. ARGV[1]
+if redis.call('GET', KEYS[1]) == mark then return 1 end
 if not owned() then return 0 end
 redis.call('DEL', KEYS[3])
-local arg = 4
-for i = 4, #KEYS do
+local arg = 8
+for i = 5, #KEYS do
   local value, ttl = ARGV[arg], tonumber(ARGV[arg + 1])
   arg = arg + 2
   if value == '' then redis.call('DEL', KEYS[i])
   elseif ttl > 0 then redis.call('SET', KEYS[i], value, 'EX', ttl)
   else redis.call('SET', KEYS[i], value) end
 end
-redis.call('SET', KEYS[1], 'done:' .. ARGV[1], 'EX', ARGV[3])
+redis.call('SET', KEYS[1], mark, 'EX', ARGV[3])
+if ARGV[5] == '+' then
+  local now = redis.call('TIME')
+  local until_ms = tonumber(now[1]) * 1000 + tonumber(ARGV[7])
+  redis.call('ZADD', KEYS[4], until_ms, ARGV[6])
+  redis.call('PEXPIREAT', KEYS[4], until_ms)
+elseif ARGV[5] == '-' then
+  redis.call('ZREM', KEYS[4], ARGV[6])
+end
 if ARGV[2] == '1' then redis.call('DEL', KEYS[2]) end
 return 1
 """
 )
+
+_JOIN_QUEUE = """
+local seen = redis.call('GET', KEYS[1])
+if seen and string.sub(seen, 1, 2) ~= 'q:' then return 0 end
+redis.call('SET', KEYS[1], 'q:' .. ARGV[1], 'EX', ARGV[2])
+local now = redis.call('TIME')
+local until_ms = tonumber(now[1]) * 1000 + tonumber(ARGV[4])
+redis.call('ZADD', KEYS[2], until_ms, ARGV[3])
+redis.call('PEXPIREAT', KEYS[2], until_ms)
+return 1
+"""
+
+_DEQUEUE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1
+"""
 
 _LEAVE = """
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -152,6 +185,14 @@ class Poisoned(Exception):
         self.attempts = attempts
 
 
+class AlreadyQueued(Duplicate):
+    """The update is on the long-work queue already (`lambdagram.long_work`)."""
+
+
+class JoinQueue(Exception):
+    """The chat has updates on the long-work queue: this one must go behind them."""
+
+
 class ChatCrowded(Exception):
     """Too many invocations are already waiting for this chat: do not become one more."""
 
@@ -173,6 +214,8 @@ class Scripts:
     commit: AsyncScript
     abandon: AsyncScript
     leave: AsyncScript
+    join_queue: AsyncScript
+    dequeue: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
@@ -182,6 +225,8 @@ class Scripts:
             commit=redis.register_script(_COMMIT),
             abandon=redis.register_script(_ABANDON),
             leave=redis.register_script(_LEAVE),
+            join_queue=redis.register_script(_JOIN_QUEUE),
+            dequeue=redis.register_script(_DEQUEUE),
         )
 
 
@@ -196,6 +241,7 @@ class Claim:
     ttl_ms: int
     max_attempts: int = 10
     max_waiters: int = 2
+    queue_mode: str = ""  # "web": a chat's queued updates go first; "work": run from the queue
     token: str = field(default_factory=lambda: secrets.token_hex(8))
     state: bytes | None = None
     data: bytes | None = None
@@ -216,6 +262,11 @@ class Claim:
         return f"{PREFIX}:{self.slot}:waiters"
 
     @property
+    def queued_key(self) -> str:
+        """The chat's updates on the long-work queue (a sorted set: id -> kept until)."""
+        return f"{PREFIX}:{self.slot}:queued"
+
+    @property
     def attempts_key(self) -> str:
         return f"{PREFIX}:{self.slot}:attempts:{self.update_id}"
 
@@ -232,6 +283,7 @@ class Claim:
             self.lock_key,
             self.attempts_key,
             self.waiters_key,
+            self.queued_key,
             *(self.fsm_keys or ()),
         ]
         args: list[str | int] = [
@@ -242,6 +294,8 @@ class Claim:
             DONE_TTL,
             int(max_wait * 1000) + 1000,  # how long this one may count as a waiter
             self.max_waiters,
+            self.queue_mode,
+            str(self.update_id),
         ]
         started = time.monotonic()
         pause = 0.01
@@ -260,6 +314,10 @@ class Claim:
                 raise Poisoned(int(reply[1]))
             if verdict == "done":
                 raise Duplicate
+            if verdict == "queued":
+                raise AlreadyQueued
+            if verdict == "enqueue":
+                raise JoinQueue
             if verdict == "processing":
                 raise InFlight
             locked_before = True
@@ -313,11 +371,24 @@ class Claim:
         if not renewed:
             self.lost = True
 
-    async def commit(self, writes: Sequence[Write], patience: float = 0.0) -> bool:
+    async def commit(
+        self, writes: Sequence[Write], patience: float = 0.0, *, queued: bool = False
+    ) -> bool:
         """Apply ``writes``, mark the update done, release the lock; False if not ours
-        (``patience``: see `_run`)."""
-        keys = [self.dedupe_key, self.lock_key, self.attempts_key]
-        args: list[str | int] = [self.token, self._locking, DONE_TTL]
+        (``patience``: see `_run`). ``queued``: mark it queued instead (it was put on the
+        long-work queue: `lambdagram.long_work`), and make the chat's later updates follow it.
+        From the queue (``queue_mode`` "work"), the commit takes it off the chat's queue."""
+        keys = [self.dedupe_key, self.lock_key, self.attempts_key, self.queued_key]
+        queue_op = "+" if queued else "-" if self.queue_mode == "work" else ""
+        args: list[str | int] = [
+            self.token,
+            self._locking,
+            DONE_TTL,
+            "q:" if queued else "done:",
+            queue_op if self.fsm_keys is not None else "",
+            str(self.update_id),
+            DONE_TTL * 1000,
+        ]
         for write in writes:
             keys.append(write.key)
             args.extend([write.value or "", write.ttl or 0])
@@ -344,6 +415,17 @@ class Claim:
                     raise
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.5)
+
+    async def join_queue(self, patience: float = 0.0) -> None:
+        """Mark the update queued behind the chat's other queued ones (no lock needed: it was
+        sent to the queue after them, and nothing of the chat's state was read)."""
+        keys = [self.dedupe_key, self.queued_key]
+        args: list[str | int] = [self.token, DONE_TTL, str(self.update_id), DONE_TTL * 1000]
+        await self._run(self.scripts.join_queue, keys, args, patience)
+
+    async def dequeue(self) -> None:
+        """Take the update off the chat's queue (it will never be committed: a dead letter)."""
+        await self.scripts.dequeue(keys=[self.queued_key], args=[str(self.update_id)])
 
     def blocked_for(self) -> float:
         """Seconds since the event loop last let the renewal timer run (or since the claim)."""

@@ -9,6 +9,7 @@ before its first update of any kind (the bot's startup hooks, the eviction check
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +31,13 @@ from redis.exceptions import RedisError
 from lambdagram import albums, background, budget, deadletter
 from lambdagram.blueprint import discard
 from lambdagram.delivery import (
+    AlreadyQueued,
     ChatBusy,
     ChatCrowded,
     Claim,
     Duplicate,
     InFlight,
+    JoinQueue,
     Poisoned,
     chat_slot,
 )
@@ -44,6 +47,7 @@ from lambdagram.errors import (
     ChatCrowdedError,
     ChatLocked,
     OutOfTime,
+    QueueUnavailable,
     StorageUnavailable,
     UpdateInFlight,
 )
@@ -76,12 +80,18 @@ async def dispatch(
     max_wait: float,
     reply_in_webhook: bool,
     album: Album | None = None,
+    *,
+    raw: dict[str, Any] | None = None,
+    from_queue: bool = False,
 ) -> dict[str, Any]:
+    """One update (or album) through claim, handlers and commit. ``raw``: the update as
+    Telegram sent it (what goes on the long-work queue); ``from_queue``: the worker runs it."""
     storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
     dispatcher = runtime.blueprint.dispatcher(storage)
+    mode = "work" if from_queue else "web" if runtime.queue and raw and not album else ""
     try:
         return await _process(
-            runtime, update, dispatcher, storage, max_wait, reply_in_webhook, album
+            runtime, update, dispatcher, storage, max_wait, reply_in_webhook, album, raw, mode
         )
     finally:
         discard(dispatcher)
@@ -95,6 +105,8 @@ async def _process(
     max_wait: float,
     reply_in_webhook: bool,
     album: Album | None,
+    raw: dict[str, Any] | None,
+    mode: str,
 ) -> dict[str, Any]:
     bot = runtime.bot
     logger.append_keys(update_type=update.event_type)
@@ -107,13 +119,21 @@ async def _process(
         fsm_keys=_fsm_keys(storage, key),
         ttl_ms=int(runtime.settings.lock_ttl * 1000),
         max_attempts=runtime.settings.max_attempts,
-        max_waiters=runtime.settings.chat_waiters,
+        max_waiters=runtime.settings.chat_waiters if mode != "work" else 1000,
+        queue_mode=mode,
     )
     if key is not None:
         logger.append_keys(chat_id=key.chat_id)
     try:
         async with span("redis.claim"):
             await claim.acquire(max_wait, _patience(runtime, after=BOT_API_TIMEOUT + 1.0))
+    except AlreadyQueued:
+        count(Metric.DUPLICATES)
+        logger.info("duplicate update: already on the long-work queue, nothing done")
+        return {"ok": True, "duplicate": True}
+    except JoinQueue:  # the chat's queued updates go first: this one goes behind them
+        assert raw is not None
+        return await _enqueue(runtime, claim, raw, locked=False)
     except Duplicate:
         count(Metric.DUPLICATES)
         logger.info("duplicate update: already processed, nothing done")
@@ -155,9 +175,10 @@ async def _process(
     try:
         async with claim.renewing(), span("handlers"), asyncio.timeout(left):
             extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
-            async with background.noted() as tasks:
-                result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
-            await background.settle(tasks, budget.left())  # under the lock, before the commit
+            with _long_work(mode) as run:
+                async with background.noted() as tasks:
+                    result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
+                await background.settle(tasks, budget.left())  # under the lock, before commit
     except RedisError as error:
         await claim.abandon()
         raise unavailable(error) from None
@@ -175,6 +196,9 @@ async def _process(
     except Exception:
         return await _handler_failed(runtime, claim, cleanup, "handler failed")
 
+    if run is not None and run.deferred:  # a long handler: the worker runs the update
+        assert raw is not None
+        return await _enqueue(runtime, claim, raw, locked=True)
     # The answer is made before the commit: once the update is marked done, nothing may fail.
     reply: dict[str, Any] | None = None
     if isinstance(result, TelegramMethod):
@@ -190,6 +214,50 @@ async def _process(
             return await _handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
     await _commit(runtime, claim, [*storage.writes(), *cleanup])
     return reply or {}
+
+
+async def _enqueue(
+    runtime: Runtime, claim: Claim, raw: dict[str, Any], *, locked: bool
+) -> dict[str, Any]:
+    """Put the update on the long-work queue, in its chat's message group, then mark it
+    queued (in that order: a mark without a message would lose the update). ``locked``: the
+    claim holds the chat's lock (its handler was flagged long), else the chat already had
+    queued updates and this one joins them without the lock."""
+    assert runtime.queue is not None
+    from lambdagram import long_work
+    from lambdagram.sqs import QueueError
+
+    chat = claim.fsm_keys is not None
+    group = claim.slot if chat else f"{claim.slot}:{claim.update_id}"  # no chat: no order
+    try:
+        async with span("sqs.send"):
+            await runtime.queue.send(
+                long_work.message_body(raw), group, f"{runtime.bot.id}-{claim.update_id}"
+            )
+    except QueueError as error:
+        if locked:
+            await claim.abandon()
+        count(Metric.QUEUE_ERRORS)
+        raise QueueUnavailable(f"{error}; retry later") from None
+    if locked:
+        await _commit(runtime, claim, [], queued=True)
+    else:
+        try:
+            await claim.join_queue(_patience(runtime, after=1.0))
+        except RedisError as error:  # on the queue, unmarked: the retry marks it
+            raise unavailable(error) from None
+    count(Metric.QUEUED)
+    return {"ok": True, "queued": True}
+
+
+def _long_work(mode: str) -> contextlib.AbstractContextManager[Any]:
+    """How long handlers run in this update (`lambdagram.long_work.running`); nothing is
+    imported for a bot without them (``mode`` empty)."""
+    if not mode:
+        return contextlib.nullcontext()
+    from lambdagram import long_work
+
+    return long_work.running(mode)
 
 
 async def _check_eviction(runtime: Runtime) -> None:
@@ -284,14 +352,17 @@ def _patience(runtime: Runtime, after: float) -> float:
     return wanted if left is None else max(0.0, min(wanted, left - after))
 
 
-async def _commit(runtime: Runtime, claim: Claim, writes: list[Write]) -> None:
-    """Commit the claim's own-slot writes atomically, then any others (rare: another chat)."""
+async def _commit(
+    runtime: Runtime, claim: Claim, writes: list[Write], *, queued: bool = False
+) -> None:
+    """Commit the claim's own-slot writes atomically, then any others (rare: another chat);
+    ``queued``: mark the update queued instead of done (`Claim.commit`)."""
     tag = claim.slot
     own = [w for w in writes if tag in w.key]
     others = [w for w in writes if tag not in w.key]
     try:
         async with span("redis.commit"):
-            committed = await claim.commit(own, _patience(runtime, after=1.0))
+            committed = await claim.commit(own, _patience(runtime, after=1.0), queued=queued)
     except RedisError as error:
         await claim.abandon()  # if the commit never ran: the chat is free at once
         count(Metric.REDIS_ERRORS)

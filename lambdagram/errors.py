@@ -76,6 +76,13 @@ class ChatCrowdedError(WebhookError):
     code = "chat_crowded"
 
 
+class QueueUnavailable(WebhookError):
+    """The long-work queue did not take an update that must go there (Telegram retries)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "queue_unavailable"
+
+
 class BotApiUnavailable(WebhookError):
     """The Bot API failed or throttled while a handler ran; nothing of the update was kept."""
 

@@ -63,6 +63,7 @@ class Lambdagram:
         self._webhook: WebhookApp | None = None
         self._handler: LambdaHandler | None = None
         self._internal: Callable[[Any, Any], dict[str, Any]] = self._run_internal
+        self._work: LambdaHandler = self._run_worker
         snapstart.register(self)
 
     def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -71,6 +72,8 @@ class Lambdagram:
             handler = self._handler or self._start()
             if INTERNAL_KEY in event:
                 return self._internal(event[INTERNAL_KEY], context)
+            if _is_sqs_batch(event):
+                return self._work(event, context)
         except (SettingsError, ParameterError) as error:
             logger.error("the function is misconfigured", extra={"reason": str(error)})
             count(Metric.INTERNAL_ERRORS)
@@ -115,6 +118,7 @@ class Lambdagram:
         mangum = Mangum(self._webhook, lifespan="off")
         self._handler = instrument(_guarded(mangum, self._undecodable))
         self._internal = instrument(self._run_internal)
+        self._work = instrument(self._run_worker)
         return self._handler
 
     def _run_internal(self, payload: Any, context: Any) -> dict[str, Any]:
@@ -129,6 +133,11 @@ class Lambdagram:
             count(Metric.INTERNAL_ERRORS)
             failure = f"{type(error).__name__}: {redact(str(error))}"
         raise DeferredWorkFailed(failure)  # outside the except: no exception chained to it
+
+    def _run_worker(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """An SQS batch of the long-work queue (`lambdagram.worker`): the partial batch
+        response. What escapes the engine fails the whole batch, to be delivered again."""
+        return ensure_event_loop().run_until_complete(self.webhook().work(event, context))
 
     def forget_clients(self) -> None:
         """Drop the open clients (SnapStart restore); the next request makes new ones."""
@@ -152,6 +161,13 @@ class DeferredWorkFailed(RuntimeError):
     failure record itself, past the log redactor: so only this one leaves, its message
     redacted, with no cause chained (aiohttp's errors quote the URL with the bot's token).
     """
+
+
+def _is_sqs_batch(event: Any) -> bool:
+    """Whether ``event`` is an SQS batch (the long-work queue's event source mapping)."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    first = records[0] if isinstance(records, list) and records else None
+    return isinstance(first, dict) and first.get("eventSource") == "aws:sqs"
 
 
 def _guarded(

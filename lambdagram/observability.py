@@ -62,6 +62,9 @@ class Metric(StrEnum):
     INTERNAL_ERRORS = "InternalErrors"
     DEFER_REFUSED = "DeferRefused"  # Lambda refused an asynchronous invocation of itself
     BACKGROUND_CANCELLED = "BackgroundTasksCancelled"  # a handler's task outlived the budget
+    QUEUED = "UpdatesQueued"  # put on the long-work queue by the webhook
+    QUEUE_ERRORS = "QueueErrors"  # the long-work queue refused or could not be reached
+    WORKER_RETRIES = "WorkerRetries"  # a queued update handed back to the queue for later
 
 
 def count(metric: Metric, value: float = 1) -> None:
@@ -104,3 +107,13 @@ def instrument[F: Callable[..., Any]](handler: F) -> F:
                 metrics.clear_metrics()  # dimensions and metadata, for the next invocation
 
     return instrumented  # type: ignore[return-value]
+
+
+def outcome(body: dict[str, Any]) -> str:
+    """One word for the log: what became of the update."""
+    if "method" in body:
+        return "replied"
+    for kind in ("duplicate", "dead_letter", "queued"):
+        if body.get(kind):
+            return kind
+    return "handler_error" if body.get("handled") is False else "done"

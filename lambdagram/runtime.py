@@ -8,9 +8,10 @@ state is read from Redis on every update by a Dispatcher built for that update.
 from __future__ import annotations
 
 import asyncio
+import os
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -25,6 +26,9 @@ from lambdagram.delivery import Scripts
 from lambdagram.session import BotApiSession
 from lambdagram.settings import Settings
 from lambdagram.storage import create_redis
+
+if TYPE_CHECKING:
+    from lambdagram.sqs import Queue
 
 BOT_API_TIMEOUT = 10  # seconds; well inside the Lambda timeout
 
@@ -81,6 +85,7 @@ class Runtime:
     bot: Bot
     scripts: Scripts
     loop: asyncio.AbstractEventLoop
+    queue: Queue | None = None  # the long-work queue, when there is one and a long handler
     eviction_checked: bool = False
 
     @classmethod
@@ -92,7 +97,13 @@ class Runtime:
     ) -> Runtime:
         """Clients for the running loop; nothing connects until first used."""
         redis = create_redis(settings)
+        queue = None
+        if settings.long_work_queue_url and blueprint.long_handlers:
+            from lambdagram.sqs import Queue  # only bots with long handlers import it
+
+            queue = Queue(settings.long_work_queue_url, os.environ)
         return cls(
+            queue=queue,
             settings=settings,
             blueprint=blueprint,
             redis=redis,
@@ -105,3 +116,5 @@ class Runtime:
         """Close the pools (tests and local tools; Lambda just freezes the process)."""
         await self.bot.session.close()
         await self.redis.aclose()
+        if self.queue is not None:
+            await self.queue.close()

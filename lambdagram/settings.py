@@ -44,6 +44,7 @@ class Settings:
     max_attempts: int = 10
     chat_waiters: int = 2
     telegram_ip_check: bool = False
+    long_work_queue_url: str = ""  # the FIFO queue of long handlers; none: they run inline
 
     @property
     def bot_id(self) -> int:
@@ -100,6 +101,7 @@ class Settings:
             max_attempts=reader.count("MAX_ATTEMPTS", 10),
             chat_waiters=reader.count("CHAT_WAITERS", 2),
             telegram_ip_check=reader.flag("TELEGRAM_IP_CHECK"),
+            long_work_queue_url=reader.url("LONG_WORK_QUEUE_URL", ("https", "http"), ""),
         )
         if problems:
             raise SettingsError(problems)

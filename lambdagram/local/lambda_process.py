@@ -46,10 +46,14 @@ class LambdaProcess:
 
     def invoke(self, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the function with ``event``; its response plus ``"ms"`` it took inside."""
+        self.start(event)
+        return self._read()
+
+    def start(self, event: dict[str, Any]) -> None:
+        """Begin an invocation without waiting for it (to `kill` it midway, say)."""
         stdin = self._pipe(self.process.stdin)
         stdin.write(json.dumps(event) + "\n")
         stdin.flush()
-        return self._read()
 
     def kill(self) -> None:
         """SIGKILL, as when Lambda reclaims an instance: no cleanup runs."""

@@ -1,0 +1,136 @@
+"""The long-work worker: a batch of queued updates from SQS, each the way the webhook runs one.
+
+The worker is the same function code with its own timeout and memory, fed by an SQS event
+source mapping on the FIFO queue (`lambdagram.long_work` says what goes there). Each record
+is one update, run through the same claim, handlers and commit as on the webhook (dedupe,
+chat lock, FSM read, buffered writes, one atomic commit), with long handlers run instead of
+deferred and every reply sent over the Bot API (there is no webhook answer to carry it).
+
+SQS delivers at least once; the claim makes it exactly once. A record that cannot run yet
+(the chat's lock held too long, Redis or the Bot API failing) is reported failed with every
+later record of its message group (a FIFO group must not skip ahead), made visible again in
+a few seconds, and counted; the other groups' records are not touched (partial batch
+responses: ``ReportBatchItemFailures``). A worker killed mid-handler leaves its messages to
+come back after the visibility timeout; the claim's lock expires meanwhile. An update given
+back ``MAX_ATTEMPTS`` times becomes the engine's dead letter, with the queue's own DLQ
+(``maxReceiveCount``) as the backstop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lambdagram import budget, long_work
+from lambdagram.delivery import PREFIX
+from lambdagram.errors import WebhookError
+from lambdagram.observability import Metric, count, logger, outcome
+from lambdagram.redaction import redact
+from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
+from lambdagram.updates import process_update
+
+WORKER_LOCK_WAIT = 30.0
+"""Seconds a queued update waits for its chat's lock (a webhook invocation holds it for
+one quick update at most)."""
+RETRY_PAUSES = (2, 5, 15, 30, 60)  # seconds before a record that could not run comes back
+
+
+async def run_batch(runtime: Runtime, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Run an SQS batch; the partial batch response (the records to deliver again)."""
+    budget.start(context)
+    failed: list[str] = []
+    held: set[str] = set()  # message groups with a failed record: their later ones wait
+    for record in event["Records"]:
+        message_id = str(record.get("messageId", ""))
+        group = str((record.get("attributes") or {}).get("MessageGroupId", message_id))
+        if group in held:
+            failed.append(message_id)
+            await _again_soon(runtime, record)
+            continue
+        if not await _run_record(runtime, record, group):
+            failed.append(message_id)
+            held.add(group)
+            await _again_soon(runtime, record)
+    return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+
+
+async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> bool:
+    """Run one record; False if it must come again (it could not run yet)."""
+    logger.remove_keys(["update_id", "update_type", "chat_id"])
+    try:
+        raw = long_work.update_of(str(record.get("body", "")))
+    except ValueError as error:  # not ours: no attempt can go better; deleted
+        count(Metric.INTERNAL_ERRORS)
+        logger.error(
+            "queue message refused",
+            extra={"reason": str(error), "message_id": record.get("messageId")},
+        )
+        return True
+    logger.set_correlation_id(str(raw["update_id"]))
+    logger.append_keys(update_id=raw["update_id"])
+    max_wait = budget.lock_wait(
+        max(runtime.settings.lock_wait, WORKER_LOCK_WAIT), after=BOT_API_TIMEOUT + 1.0
+    )
+    started = time.perf_counter()
+    try:
+        body = await process_update(
+            runtime, raw, max_wait=max_wait, reply_in_webhook=False, from_queue=True
+        )
+    except WebhookError as error:
+        count(Metric.WORKER_RETRIES)
+        logger.warning(
+            "queued update not run yet: the queue delivers it again",
+            extra={
+                "error": error.code,
+                "reason": redact(error.message),
+                "receive_count": _receive_count(record),
+            },
+        )
+        return False
+    except Exception:  # a bug of ours: logged, and the queue (then the poison cap) retries
+        count(Metric.INTERNAL_ERRORS)
+        logger.exception("queued update failed in the engine", extra={"alert": "internal"})
+        return False
+    if body.get("dead_letter"):
+        await _dequeue(runtime, group, raw["update_id"])
+    logger.info(
+        "update processed",
+        extra={
+            "outcome": outcome(body),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "from_queue": True,
+        },
+    )
+    return True
+
+
+async def _again_soon(runtime: Runtime, record: dict[str, Any]) -> None:
+    """Make a record that could not run visible again soon (best effort: otherwise it comes
+    back after the queue's whole visibility timeout)."""
+    if runtime.queue is None or not record.get("receiptHandle"):
+        return
+    attempt = _receive_count(record)
+    pause = RETRY_PAUSES[min(attempt, len(RETRY_PAUSES)) - 1]
+    try:
+        await runtime.queue.change_visibility(str(record["receiptHandle"]), pause)
+    except Exception as error:
+        logger.warning(
+            "could not hand the record back early; it comes back after the visibility timeout",
+            extra={"reason": redact(str(error))},
+        )
+
+
+async def _dequeue(runtime: Runtime, group: str, update_id: int) -> None:
+    """Take a dead-lettered update off its chat's queue (its group is the chat's slot)."""
+    if group.startswith("{") and group.endswith("}"):
+        try:
+            await runtime.redis.zrem(f"{PREFIX}:{group}:queued", str(update_id))
+        except Exception as error:
+            logger.warning(
+                "could not take the update off the chat's queue", extra={"reason": str(error)}
+            )
+
+
+def _receive_count(record: dict[str, Any]) -> int:
+    raw = (record.get("attributes") or {}).get("ApproximateReceiveCount", "1")
+    return int(raw) if str(raw).isdigit() and int(raw) > 0 else 1

@@ -1,0 +1,347 @@
+"""Long handlers: the webhook queues them, the worker runs them exactly once, in chat order.
+
+Real parts: redis-server, the fake Bot API, moto's SQS server (a FIFO queue over HTTP), and
+Lambda's SQS event in its real shape, received from that queue as the event source mapping
+does. The bot is ``tests/support/bots/long.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from lambdagram.local.events import (
+    LambdaContext,
+    callback_update,
+    lambda_event,
+    message_update,
+)
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import LambdaProcess
+from lambdagram.ssm import sign_v4
+
+from tests.conftest import SECRET, handler_client
+from tests.support.sqs import CREDENTIALS, REGION, FifoQueue, MotoServer, sqs_client
+from tests.support.webhook import WebhookClient
+
+LONG_BOT = "tests.support.bots.long"
+BOT_ID = 123456789
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def queue(moto: MotoServer) -> FifoQueue:
+    moto.reset()
+    return FifoQueue.create(sqs_client(moto.url))
+
+
+@pytest.fixture
+def long_env(bot_env: dict[str, str], moto: MotoServer, queue: FifoQueue) -> dict[str, str]:
+    return {
+        **bot_env,
+        **CREDENTIALS,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL_SQS": moto.url,
+        "LONG_WORK_QUEUE_URL": queue.url,
+    }
+
+
+@pytest.fixture
+def bot(
+    long_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> Iterator[WebhookClient]:
+    yield from handler_client(long_env, telegram, monkeypatch, LONG_BOT)
+
+
+def work(bot: WebhookClient, queue: FifoQueue, most: int = 10) -> dict[str, Any]:
+    """One worker invocation: a batch received from the queue, settled as Lambda settles it."""
+    event = queue.receive(most)
+    assert event["Records"], "the queue had nothing to run"
+    response = bot.handler(event, LambdaContext(timeout_ms=60_000))
+    queue.settle(event, response)
+    return response
+
+
+def sent_texts(telegram: FakeTelegram, chat_id: int = 1001) -> list[str]:
+    return [
+        str(c.params["text"])
+        for c in telegram.calls_to("sendMessage")
+        if int(c.params["chat_id"]) == chat_id
+    ]
+
+
+def test_a_long_update_is_answered_at_once_and_put_on_its_chats_message_group(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    reply = bot.say("/draw 0.2")
+
+    assert (reply.status, reply.body) == (200, {"ok": True, "queued": True})
+    assert reply.api_calls == []  # nothing ran: no reply, no chat action yet
+    [message] = queue.bodies()
+    assert message["update"]["message"]["text"] == "/draw 0.2"
+    assert message["attributes"]["MessageGroupId"] == f"{{{BOT_ID}:1001}}"
+    assert message["attributes"]["MessageDeduplicationId"] == (
+        f"{BOT_ID}-{message['update']['update_id']}"
+    )
+
+
+def test_the_worker_runs_it_once_with_the_chat_action_and_commits_its_state(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    bot.say("/draw 0.1")
+
+    assert work(bot, queue) == {"batchItemFailures": []}
+
+    assert sent_texts(telegram) == ["drawing 1 done after 0.1 s"]
+    [action] = telegram.calls_to("sendChatAction")
+    assert action.params["action"] == "typing"
+    assert bot.say("/count").text == "1 drawing(s)"  # the queue is empty: served inline
+    assert redis_client.keys("*queued*") == []
+
+
+def test_a_duplicate_webhook_delivery_and_a_duplicate_queue_delivery_have_no_second_effect(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    update = message_update("/draw 0")
+    assert bot.post(update).body == {"ok": True, "queued": True}
+    assert bot.post(update).body == {"ok": True, "duplicate": True}
+    event = queue.receive()
+    assert len(event["Records"]) == 1
+
+    first = bot.handler(event, LambdaContext())
+    again = bot.handler(event, LambdaContext())  # SQS delivers at least once
+    queue.settle(event, again)
+
+    assert first == again == {"batchItemFailures": []}
+    assert sent_texts(telegram) == ["drawing 1 done after 0 s"]
+    assert bot.post(update).body == {"ok": True, "duplicate": True}  # Telegram's late retry
+
+
+def test_a_chats_later_updates_wait_behind_its_queued_one_and_see_what_it_wrote(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    bot.say("/draw 0.1")
+    later = bot.say("/count")
+    other_chat = bot.say("/count", chat_id=2002)
+
+    assert later.body == {"ok": True, "queued": True}  # behind the drawing, not before it
+    assert other_chat.text == "0 drawing(s)"  # another chat is served at once
+    assert [m["update"]["message"]["text"] for m in queue.bodies()] == ["/draw 0.1", "/count"]
+    work(bot, queue)
+
+    assert sent_texts(telegram) == ["drawing 1 done after 0.1 s", "1 drawing(s)"]
+    assert bot.say("/count").text == "1 drawing(s)"  # nothing queued any more: inline again
+
+
+def test_a_cancel_sent_during_a_long_update_runs_after_it(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    bot.say("/draw 0")
+    bot.say("/cancel")
+    work(bot, queue)
+
+    assert sent_texts(telegram) == ["drawing 1 done after 0 s", "cancelled"]
+    assert bot.say("/count").text == "0 drawing(s)"
+
+
+def test_a_button_pressed_twice_runs_twice_in_order(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    for _ in range(2):
+        pressed = bot.post(callback_update("again", message_id=7))
+        assert pressed.body == {"ok": True, "queued": True}
+    work(bot, queue)
+
+    assert sent_texts(telegram) == ["again, done", "again, done"]
+    assert len(telegram.calls_to("answerCallbackQuery")) == 2
+
+
+def test_one_chats_failure_hands_back_its_records_only(
+    bot: WebhookClient,
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("lambdagram.worker.WORKER_LOCK_WAIT", 0.2)
+    monkeypatch.setenv("LOCK_WAIT", "0.2")
+    bot.say("/draw 0", chat_id=1001)
+    bot.say("/count", chat_id=1001)
+    bot.say("/draw 0", chat_id=2002)
+    lock = f"lg:{{{BOT_ID}:1001}}:lock"
+    redis_client.set(lock, "another-invocation", px=60_000)  # chat 1001 held elsewhere
+
+    event = queue.receive()
+    response = bot.handler(event, LambdaContext(timeout_ms=60_000))
+    queue.settle(event, response)
+
+    chat_1001 = [
+        r["messageId"] for r in event["Records"] if "1001" in r["attributes"]["MessageGroupId"]
+    ]
+    assert len(chat_1001) == 2
+    assert response == {"batchItemFailures": [{"itemIdentifier": m} for m in chat_1001]}
+    assert sent_texts(telegram, 2002) == ["drawing 1 done after 0 s"]
+    assert sent_texts(telegram, 1001) == []
+    # handed back early (ChangeMessageVisibility: 2 s), not after the visibility timeout
+    time.sleep(2.5)
+    attributes = queue.client.get_queue_attributes(
+        QueueUrl=queue.url, AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "2"
+
+
+def test_an_update_given_back_too_often_becomes_a_dead_letter_and_frees_the_chat(
+    bot: WebhookClient,
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> None:
+    monkeypatch.setenv("MAX_ATTEMPTS", "2")
+    bot.say("/draw 0")
+    event = queue.receive()
+    telegram.fail("sendMessage", 502, "Bad Gateway")
+    answers = [bot.handler(event, LambdaContext()) for _ in range(3)]
+    telegram.clear()
+
+    failed = {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert answers == [failed, failed, {"batchItemFailures": []}]
+    assert redis_client.llen(f"lg:{{{BOT_ID}}}:deadletter") == 1
+    assert redis_client.zcard(f"lg:{{{BOT_ID}:1001}}:queued") == 0
+    assert bot.say("/count").text == "0 drawing(s)"  # inline again
+
+
+def test_a_queue_that_refuses_is_a_503_and_loses_nothing(
+    long_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+    queue: FifoQueue,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wrong = {**long_env, "LONG_WORK_QUEUE_URL": queue.url.replace("long-work", "missing")}
+    for client in handler_client(wrong, telegram, monkeypatch, LONG_BOT):
+        update = message_update("/draw 0")
+        refused = client.post(update)
+        assert refused.status == 503
+        assert refused.body["error"] == "queue_unavailable"
+        assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in json.dumps(refused.body)
+    for client in handler_client(long_env, telegram, monkeypatch, LONG_BOT):
+        assert client.post(update).body == {"ok": True, "queued": True}  # Telegram's retry
+        work(client, queue)
+        assert sent_texts(telegram) == ["drawing 1 done after 0 s"]
+
+
+def test_without_a_queue_long_handlers_run_inline_and_the_cold_start_says_so(
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for client in handler_client(bot_env, telegram, monkeypatch, LONG_BOT):
+        assert client.say("/draw 0").status == 200
+        assert sent_texts(telegram) == ["drawing 1 done after 0 s"]
+    logged = caplog.text
+    assert "flagged long" in logged
+    assert "LONG_WORK_QUEUE_URL is not set" in logged
+
+
+def test_the_queue_requests_are_signed_as_botocore_signs_them() -> None:
+    body = b'{"QueueUrl": "https://sqs.eu-west-1.amazonaws.com/1/q.fifo"}'
+    headers = {
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "AmazonSQS.SendMessage",
+    }
+    url = "https://sqs.eu-west-1.amazonaws.com/"
+    reference = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    SigV4Auth(Credentials("AKID", "secret", "token-1"), "sqs", "eu-west-1").add_auth(reference)
+    when = datetime.datetime.strptime(reference.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
+
+    ours = sign_v4(
+        "POST",
+        url,
+        headers,
+        body,
+        ("AKID", "secret", "token-1"),
+        "eu-west-1",
+        "sqs",
+        now=when.replace(tzinfo=datetime.UTC),
+    )
+
+    assert ours["Authorization"] == reference.headers["Authorization"]
+
+
+def test_a_bot_without_long_handlers_imports_nothing_of_the_queue(bot_env: dict[str, str]) -> None:
+    code = (
+        "import sys, handler\n"
+        "from lambdagram.local.events import LambdaContext, lambda_event, message_update\n"
+        f"event = lambda_event(message_update('/start'), secret={bot_env['WEBHOOK_SECRET']!r})\n"
+        "handler.handler(event, LambdaContext())\n"
+        "print(sorted(m for m in sys.modules if m in "
+        "{'lambdagram.sqs', 'lambdagram.worker', 'lambdagram.long_work'}))\n"
+    )
+    env = {k: v for k, v in bot_env.items() if k != "LAMBDAGRAM_APP"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_worker_killed_mid_handler_is_retried_and_the_reply_arrives_once(
+    long_env: dict[str, str], queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    short = FifoQueue.create(queue.client, "killed.fifo", visibility=2)
+    env = {
+        **long_env,
+        "LONG_WORK_QUEUE_URL": short.url,
+        "LAMBDAGRAM_APP": f"{LONG_BOT}:app",
+        "LOCK_TTL": "1",  # the killed worker's lock lapses a second after its last renewal
+    }
+    webhook = LambdaProcess(env, quiet=True)
+    answer = webhook.invoke(lambda_event(message_update("/draw 1"), secret=SECRET))
+    webhook.close()
+    assert json.loads(answer["body"]) == {"ok": True, "queued": True}
+
+    event = short.receive()
+    doomed = LambdaProcess(env, quiet=True)
+    doomed.start(event)
+    deadline = time.monotonic() + 30
+    while not telegram.calls_to("sendChatAction"):  # the handler is running
+        assert time.monotonic() < deadline, "the worker never started the handler"
+        time.sleep(0.02)
+    doomed.kill()
+
+    retry = short.receive(wait=10)  # back after the visibility timeout
+    survivor = LambdaProcess(env, quiet=True)
+    response = survivor.invoke(retry)
+    short.settle(retry, response)
+    survivor.close()
+
+    assert response["batchItemFailures"] == []
+    assert sent_texts(telegram) == ["drawing 1 done after 1 s"]
+    assert retry["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"

@@ -1,0 +1,56 @@
+"""A bot with long handlers, in the ordinary router style: what the long-work tests run.
+
+``/draw <seconds>`` is flagged long: it sleeps (a stand-in for an LLM call or a conversion),
+records the drawing in the FSM data and answers over the Bot API. ``/count`` is a quick
+handler that reads what the long one wrote; ``/cancel`` clears it. A callback button
+``again`` is long too, with another chat action.
+"""
+
+import asyncio
+
+from aiogram import Dispatcher, F, Router, flags
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.methods import SendMessage
+from aiogram.types import CallbackQuery, Message
+
+from lambdagram import Lambdagram
+
+router = Router(name="drawing")
+
+
+@router.message(Command("draw"), flags={"long": True})
+async def draw(message: Message, command: CommandObject, state: FSMContext) -> None:
+    seconds = float(command.args or "0")
+    await asyncio.sleep(seconds)
+    drawings = (await state.get_data()).get("drawings", 0) + 1
+    await state.update_data(drawings=drawings)
+    await message.answer(f"drawing {drawings} done after {seconds:g} s")
+
+
+@router.callback_query(F.data == "again")
+@flags.long
+async def again(callback: CallbackQuery) -> None:
+    await callback.answer()
+    assert callback.message is not None
+    await callback.message.answer("again, done")
+
+
+@router.message(Command("count"))
+async def count(message: Message, state: FSMContext) -> SendMessage:
+    drawings = (await state.get_data()).get("drawings", 0)
+    return message.answer(f"{drawings} drawing(s)")
+
+
+@router.message(Command("cancel"))
+async def cancel(message: Message, state: FSMContext) -> SendMessage:
+    await state.clear()
+    return message.answer("cancelled")
+
+
+def configure(dp: Dispatcher) -> None:
+    dp.include_router(router)
+
+
+app = Lambdagram(configure)
+handler = app.lambda_handler
