@@ -37,7 +37,7 @@ unit: setup  ## the tests, without building the deployment package
 	$(PY) -m pytest
 
 package: deploy-tools  ## dist/dev: the arm64 zip and template `serverless deploy` would upload
-	scripts/package.sh dev arm64 dist/dev
+	scripts/package.sh dev arm64 dist/dev --param="longWork=$(LONG_WORK)"
 
 package-native: deploy-tools  ## dist/native: the same zip for this machine, to run it here
 	scripts/package.sh ci $(ARCH) dist/native
@@ -63,7 +63,10 @@ REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),eu-west-1)
 PARAMS ?=
 SLS := node_modules/.bin/serverless
 PYVER = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
-SLS_PARAMS = --region $(REGION) --param="pythonVersion=$(PYVER)" $(foreach p,$(PARAMS),--param="$(p)")
+# The long-work queue and worker when the bot flags a handler long (PARAMS="longWork=..." wins).
+LONG_WORK = $(shell $(PY) -m lambdagram long-work 2>/dev/null || echo off)
+SLS_PARAMS = --region $(REGION) --param="pythonVersion=$(PYVER)" --param="longWork=$(LONG_WORK)" \
+	$(foreach p,$(PARAMS),--param="$(p)")
 SLS_ARGS = --stage $(STAGE) $(SLS_PARAMS)
 SSM_PATH = /lambdagram/$(STAGE)
 AWS ?= aws

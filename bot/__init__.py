@@ -11,7 +11,7 @@ from aiogram import Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
-from bot.handlers import common, fallback, questionnaire
+from bot.handlers import card, common, fallback, questionnaire
 
 # What `Bot(token, default=...)` gets under polling: the replies use <b> and <i>.
 DEFAULTS = DefaultBotProperties(parse_mode=ParseMode.HTML)
@@ -19,4 +19,4 @@ DEFAULTS = DefaultBotProperties(parse_mode=ParseMode.HTML)
 
 def configure(dp: Dispatcher) -> None:
     """Include the routers, in the order the Dispatcher tries them (fallback last)."""
-    dp.include_routers(common.router, questionnaire.router, fallback.router)
+    dp.include_routers(common.router, questionnaire.router, card.router, fallback.router)

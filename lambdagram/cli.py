@@ -57,7 +57,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="discard updates Telegram is still holding for the bot",
     )
+    commands.add_parser(
+        "long-work",
+        help="print on if the bot flags a handler long (it needs the queue and worker), else off",
+    )
     args = parser.parse_args(argv)
+    if args.command == "long-work":
+        handlers = load_app().blueprint.long_handlers
+        print("on" if handlers else "off")
+        for name in handlers:
+            print(f"  long: {name}", file=sys.stderr)
+        return 0
     if args.command == "demo":
         from lambdagram.local import demo
 

@@ -14,6 +14,7 @@ HELP_TEXT = (
     "/start - fill the questionnaire (starts over if one is in progress)\n"
     "/skip - skip the optional question about yourself\n"
     "/cancel - stop and forget what you typed\n"
+    "/card - your card (slow work: it runs on the worker)\n"
     "/help - this message"
 )
 

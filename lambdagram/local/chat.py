@@ -25,6 +25,7 @@ from lambdagram.local.events import (
     message_update,
     response_json,
 )
+from lambdagram.local.fake_sqs import FakeSQS, environment
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.redis_server import RedisServer
 from lambdagram.local.transcript import Button, bot_lines
@@ -71,6 +72,11 @@ def _where_the_chat_stands(redis_url: str) -> str | None:
     return f"state {state or '(none)'}, data {shown}"
 
 
+def run_worker(app: Any) -> Any:
+    """The worker function of ``app`` (an SQS batch in, the partial batch response out)."""
+    return lambda event: app.lambda_handler(event, LambdaContext(timeout_ms=900_000))
+
+
 def run() -> int:
     """Read lines until EOF or /quit, answering each through the Lambda handler."""
     with contextlib.ExitStack() as stack:
@@ -78,8 +84,10 @@ def run() -> int:
         if not redis_url:
             redis_url = stack.enter_context(RedisServer()).url
         telegram = stack.enter_context(FakeTelegram())
+        queue = stack.enter_context(FakeSQS())  # long handlers' stand-in queue
         secret = secrets.token_urlsafe(16)
         os.environ.update(
+            **environment(queue),
             BOT_TOKEN=TOKEN,
             WEBHOOK_SECRET=secret,
             REDIS_URL=redis_url,
@@ -138,6 +146,13 @@ def run() -> int:
             shown: list[Button] = []
             for line in bot_lines(telegram.calls[before:], response_json(response), shown):
                 print(line)
+            if queue.messages:  # a long handler: answered at once, run by the worker now
+                print("  (answered at once; the worker runs the long handler...)")
+                before = len(telegram.calls)
+                with contextlib.redirect_stdout(logs):
+                    queue.drain(run_worker(app))
+                for line in bot_lines(telegram.calls[before:], None, shown):
+                    print(line)
             buttons = shown or buttons
         ensure_event_loop().run_until_complete(app.close())
     return 0

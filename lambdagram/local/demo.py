@@ -16,6 +16,7 @@ import redis
 
 from lambdagram.local import log_file
 from lambdagram.local.events import lambda_event, message_update, response_json
+from lambdagram.local.fake_sqs import FakeSQS, environment
 from lambdagram.local.fake_telegram import ApiCall, FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
 from lambdagram.local.redis_server import RedisServer
@@ -24,15 +25,21 @@ from lambdagram.local.transcript import bot_lines
 TOKEN = "123456789:DEMO-not-a-real-token-0123456789"
 CHAT_ID = 4242
 BEFORE_KILL = ["/start", "Ada Lovelace", "two hundred", "36"]
-AFTER_KILL = ["<a sticker>", "I write programs for machines that do not exist yet.", "/cancel"]
+AFTER_KILL = [
+    "<a sticker>",
+    "I write programs for machines that do not exist yet.",
+    "/cancel",
+    "/card",  # a long handler: answered at once, run by the worker
+]
 
 
 def run() -> int:
     """Run the demo; 0 when the dialog completed across the restart."""
     secret = secrets.token_urlsafe(24)
     logs = log_file("demo").open("w")
-    with logs, RedisServer() as redis_server, FakeTelegram() as telegram:
+    with logs, RedisServer() as redis_server, FakeTelegram() as telegram, FakeSQS() as queue:
         env = {
+            **environment(queue),  # the long-work queue's stand-in
             "BOT_TOKEN": TOKEN,
             "WEBHOOK_SECRET": secret,
             "REDIS_URL": redis_server.url,
@@ -55,6 +62,21 @@ def run() -> int:
             print(
                 f"        (HTTP {response['statusCode']}, {response['ms']:.0f} ms in the handler)"
             )
+            if queue.messages:  # a long handler: the worker function runs it now
+                telegram.clear()
+                ms = 0.0
+
+                def worker(event: dict[str, object]) -> dict[str, object]:
+                    nonlocal ms
+                    answer = instance.invoke(event)
+                    ms += float(str(answer.pop("ms")))
+                    return answer
+
+                queue.drain(worker)
+                sent.extend(telegram.calls)
+                for line in bot_lines(telegram.calls, None):
+                    print(line)
+                print(f"        (the worker, from the long-work queue: {ms:.0f} ms)")
 
         first = LambdaProcess(env, log=logs)
         print(f"Lambda instance #1 (pid {first.pid}) cold start: {first.init_seconds:.2f} s")

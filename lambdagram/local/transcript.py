@@ -67,6 +67,8 @@ def _call_lines(
     if method == "answerCallbackQuery":
         text = params.get("text")
         return [f"  bot ! {text}   [{method}]"] if text else []
+    if method == "sendChatAction":
+        return [f"  bot … {params.get('action')}   [{via}: {method}]"]
     if method == "sendMediaGroup":
         media = _json(params.get("media")) or []
         return [f"  bot < [album of {len(media)}]   [{via}: {method}]"]

@@ -293,7 +293,8 @@ def test_the_queue_requests_are_signed_as_botocore_signs_them() -> None:
 
 def test_a_bot_without_long_handlers_imports_nothing_of_the_queue(bot_env: dict[str, str]) -> None:
     code = (
-        "import sys, handler\n"
+        "import sys\n"
+        "import tests.support.bots.form as handler\n"
         "from lambdagram.local.events import LambdaContext, lambda_event, message_update\n"
         f"event = lambda_event(message_update('/start'), secret={bot_env['WEBHOOK_SECRET']!r})\n"
         "handler.handler(event, LambdaContext())\n"

@@ -193,6 +193,10 @@ def test_turning_tracing_on_without_the_sdk_says_what_to_install(
 ) -> None:
     assert tracing.enabled({"POWERTOOLS_TRACE_DISABLED": "false"})
     monkeypatch.setattr(tracing, "_tracer", None)
+    # as in the deployed zip, which has no aws-xray-sdk (the dev tools' moto pulls it in here)
+    for name in [m for m in sys.modules if m.startswith("aws_xray_sdk")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "aws_xray_sdk", None)  # type: ignore[arg-type]
 
     with pytest.raises(tracing.TracingUnavailable, match="add aws-xray-sdk"):
         tracing.tracer()

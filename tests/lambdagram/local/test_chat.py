@@ -89,3 +89,11 @@ def test_pressing_a_button_when_none_is_shown_says_so() -> None:
     out = chat("tests.support.bots.form:app", "#2\n")
 
     assert "no button #2: the buttons shown are none" in out
+
+
+def test_a_long_handler_is_answered_at_once_then_run_by_the_stand_in_worker_in_order() -> None:
+    out = chat("tests.support.bots.long:app", "/draw 0.2\n/count\n")
+
+    assert "answered at once; the worker runs the long handler" in out
+    assert "bot … typing" in out
+    assert out.index("drawing 1 done after 0.2 s") < out.index("1 drawing(s)")
