@@ -19,10 +19,23 @@ def resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [r["Properties"] for r in template["Resources"].values() if r["Type"] == kind]
 
 
+def resource(template: dict[str, Any], name: str) -> dict[str, Any]:
+    properties: dict[str, Any] = template["Resources"][name]["Properties"]
+    return properties
+
+
+def actions(policy_statements: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for statement in policy_statements:
+        listed = statement["Action"]
+        found.update([listed] if isinstance(listed, str) else listed)
+    return found
+
+
 def test_the_function_is_python312_on_arm64_with_the_lambda_entry(
     template: dict[str, Any],
 ) -> None:
-    [function] = resources(template, "AWS::Lambda::Function")
+    function = resource(template, "WebhookLambdaFunction")
 
     # the Python that packaged it (and compiled its bytecode): .venv's, 3.12 or 3.13
     assert function["Runtime"] == f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -47,9 +60,10 @@ def test_telegram_reaches_it_through_a_function_url_with_no_gateway(
 
 
 def test_no_secret_is_in_the_template(template: dict[str, Any]) -> None:
-    [function] = resources(template, "AWS::Lambda::Function")
-    variables = function["Environment"]["Variables"]
+    webhook, worker = resources(template, "AWS::Lambda::Function")
+    variables = webhook["Environment"]["Variables"]
 
+    assert worker["Environment"] == webhook["Environment"]  # the same code and settings
     assert not {"BOT_TOKEN", "WEBHOOK_SECRET", "REDIS_URL"} & set(variables)
     assert variables["BOT_TOKEN_PARAM"] == "/lambdagram/dev/bot-token"
     assert variables["WEBHOOK_SECRET_PARAM"] == "/lambdagram/dev/webhook-secret"
@@ -60,7 +74,7 @@ def test_no_secret_is_in_the_template(template: dict[str, Any]) -> None:
 
 
 def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) -> None:
-    [role] = resources(template, "AWS::IAM::Role")
+    role = resource(template, "IamRoleLambdaExecution")
     statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
     by_action = {
         tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): s
@@ -78,7 +92,7 @@ def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) ->
     # ... and only for this stage's three parameters (SSM's encryption context names them)
     context = kms["Condition"]["StringEquals"]["kms:EncryptionContext:PARAMETER_ARN"]
     assert json.dumps(context).count(":parameter/lambdagram/dev/") == 3
-    [queue_policy] = resources(template, "AWS::IAM::Policy")  # to the stage's failure queue
+    queue_policy = resource(template, "DeferredFailuresPolicy")  # to the stage's failure queue
     [send] = queue_policy["PolicyDocument"]["Statement"]
     assert (send["Action"], send["Resource"]) == (
         "sqs:SendMessage",
@@ -90,16 +104,15 @@ def test_the_role_reads_only_this_stages_parameters(template: dict[str, Any]) ->
 
 
 def test_tracing_is_off_unless_asked_for(template: dict[str, Any]) -> None:
-    [function] = resources(template, "AWS::Lambda::Function")
-
-    assert function["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
-    assert function.get("TracingConfig", {}).get("Mode") != "Active"
+    for function in resources(template, "AWS::Lambda::Function"):
+        assert function["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+        assert function.get("TracingConfig", {}).get("Mode") != "Active"
 
 
 def test_logs_are_kept_for_a_bounded_time(template: dict[str, Any]) -> None:
-    [group] = resources(template, "AWS::Logs::LogGroup")
+    groups = resources(template, "AWS::Logs::LogGroup")
 
-    assert group["RetentionInDays"] == 14
+    assert [group["RetentionInDays"] for group in groups] == [14, 14]  # webhook, worker
 
 
 def test_cfn_lint_finds_no_errors_in_the_generated_and_infra_templates(
@@ -128,7 +141,7 @@ def test_an_internal_event_that_fails_every_attempt_goes_to_an_encrypted_queue(
     template: dict[str, Any],
 ) -> None:
     [config] = resources(template, "AWS::Lambda::EventInvokeConfig")
-    [queue] = resources(template, "AWS::SQS::Queue")
+    queue = resource(template, "DeferredFailures")
 
     # lambdagram.albums.CLOSER_ATTEMPTS: Lambda's first run and its retries
     assert config["MaximumRetryAttempts"] + 1 == albums.CLOSER_ATTEMPTS
@@ -137,3 +150,67 @@ def test_an_internal_event_that_fails_every_attempt_goes_to_an_encrypted_queue(
     }
     assert config["FunctionName"] == {"Ref": "WebhookLambdaFunction"}
     assert queue["SqsManagedSseEnabled"] is True
+
+
+def test_long_work_is_a_fifo_queue_a_worker_with_its_own_role_and_a_capped_mapping(
+    template: dict[str, Any],
+) -> None:
+    queue = resource(template, "LongWorkQueue")
+    worker = resource(template, "WorkerLambdaFunction")
+    [mapping] = resources(template, "AWS::Lambda::EventSourceMapping")
+    webhook_env = resource(template, "WebhookLambdaFunction")["Environment"]["Variables"]
+
+    assert queue["FifoQueue"] is True
+    assert queue["SqsManagedSseEnabled"] is True
+    assert resource(template, "LongWorkDeadLetters")["SqsManagedSseEnabled"] is True
+    assert queue["VisibilityTimeout"] >= worker["Timeout"]  # Lambda refuses a mapping otherwise
+    assert queue["RedrivePolicy"]["maxReceiveCount"] > 10  # the engine's MAX_ATTEMPTS first
+    assert worker["Handler"] == "handler.handler"
+    assert worker["Architectures"] == ["arm64"]
+    assert worker["Role"] == {"Fn::GetAtt": ["LongWorkWorkerRole", "Arn"]}
+    assert webhook_env["LONG_WORK_QUEUE_URL"] == {"Ref": "LongWorkQueue"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["LongWorkQueue", "Arn"]}
+
+
+def test_the_webhook_may_only_send_to_the_queue_and_the_worker_only_receive_from_it(
+    template: dict[str, Any],
+) -> None:
+    webhook = actions(
+        [
+            statement
+            for policy in resource(template, "IamRoleLambdaExecution")["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+        ]
+        + resource(template, "LongWorkSendPolicy")["PolicyDocument"]["Statement"]
+    )
+    worker = actions(
+        [
+            statement
+            for policy in resource(template, "LongWorkWorkerRole")["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+        ]
+    )
+
+    assert {a for a in webhook if a.startswith("sqs:")} == {"sqs:SendMessage"}
+    assert {a for a in worker if a.startswith("sqs:")} == {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+    }
+    assert "lambda:InvokeFunction" not in worker
+    assert {"ssm:GetParameters", "kms:Decrypt"} <= worker
+
+
+def test_long_work_pages_on_dead_letters_a_backlog_and_worker_errors(
+    template: dict[str, Any],
+) -> None:
+    names = {a["AlarmName"] for a in resources(template, "AWS::CloudWatch::Alarm")}
+
+    assert {
+        "lambdagram-dev-long-work-dead",
+        "lambdagram-dev-long-work-backlog",
+        "lambdagram-dev-worker-errors",
+    } <= names
