@@ -24,7 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lambdagram.local.events import lambda_event
+from lambdagram.local.events import lambda_event, message_update
+from lambdagram.local.fake_sqs import FakeSQS, environment
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import ROOT, LambdaProcess
 from lambdagram.local.ports import free_port
@@ -187,6 +188,45 @@ def warm_lambda(
     finally:
         process.close()
     return {"inside": inside, "outside": outside, "redis": redis_counts(lines, len(counted))}
+
+
+SQS_FIFO_PER_REQUEST = 0.50 / 1_000_000
+WORKER_MEMORY_GB = 0.5  # serverless.yml's workerMemory
+
+
+def long_work(env: dict[str, str], count: int) -> dict[str, Any]:
+    """The long-work path (tests/support/bots/long.py, the stand-in queue on loopback): the
+    webhook's answer to a quick update and to a long-flagged one, and the worker's own time
+    for a long update whose handler does nothing (its overhead)."""
+    with FakeSQS() as queue:
+        process = LambdaProcess(
+            {**env, **environment(queue), "LAMBDAGRAM_APP": "tests.support.bots.long:app"},
+            quiet=True,
+        )
+        try:
+            quick, long_, worker = [], [], []
+            for chat in range(900_000, 900_000 + 20):  # warm-up
+                process.invoke(lambda_event(message_update("/count", chat_id=chat), secret=SECRET))
+            for n in range(count):
+                chat = 910_000 + n
+                answer = process.invoke(
+                    lambda_event(message_update("/count", chat_id=chat), secret=SECRET)
+                )
+                quick.append(float(answer["ms"]))
+                answer = process.invoke(
+                    lambda_event(message_update("/draw 0", chat_id=chat), secret=SECRET)
+                )
+                long_.append(float(answer["ms"]))
+
+                def run(event: dict[str, Any]) -> dict[str, Any]:
+                    answered = process.invoke(event)
+                    worker.append(float(answered.pop("ms")))
+                    return answered
+
+                queue.drain(run)
+        finally:
+            process.close()
+    return {"quick": quick, "long": long_, "worker": worker, "sent": queue.sent}
 
 
 def log_volume(env: dict[str, str], updates: list[dict[str, Any]], log: Path) -> dict[str, Any]:
@@ -396,9 +436,47 @@ def main(argv: list[str] | None = None) -> int:
             int(n): throughput(env, int(n), 8, 500_000 + 10_000 * int(n))
             for n in args.workers.split(",")
         }
+        longs = long_work(env, 200)
 
     report(cold, packaged, ours, reference, rates, len(updates), logs)
+    report_long_work(longs)
     return 0
+
+
+def report_long_work(longs: dict[str, Any]) -> None:
+    """The long-work figures: the webhook's answer, the worker's overhead, the cost."""
+    q50, q99 = percentile(longs["quick"], 50), percentile(longs["quick"], 99)
+    l50, l99 = percentile(longs["long"], 50), percentile(longs["long"], 99)
+    w50, w99 = percentile(longs["worker"], 50), percentile(longs["worker"], 99)
+    table(
+        f"Long work ({len(longs['long'])} long updates through the stand-in queue on loopback)",
+        ["", "p50", "p99", "p50 ratio", "target"],
+        [
+            ["webhook: a quick update (handled inline)", f"{q50:.2f} ms", f"{q99:.2f} ms",
+             "1.00", ""],
+            ["webhook: a long-flagged update (claim, route, SQS send, mark queued)",
+             f"{l50:.2f} ms", f"{l99:.2f} ms", f"{l50 / q50:.2f}", "<= 1.2"],
+            ["worker: the same update, its handler doing nothing (the worker's overhead)",
+             f"{w50:.2f} ms", f"{w99:.2f} ms", "", ""],
+        ],
+    )  # fmt: skip
+    sqs = 3 * 1_000_000 * SQS_FIFO_PER_REQUEST  # send, receive, delete
+    worker_requests = 1_000_000 * PER_REQUEST
+    overhead = 1_000_000 * WORKER_MEMORY_GB * math.ceil(w50) / 1000 * GB_SECOND
+    table(
+        "Cost per million long updates, besides the webhook's own (as for a quick update) and "
+        "the handler's own time",
+        ["item", "per million"],
+        [
+            ["SQS FIFO: send, receive, delete ($0.50 per million requests)", f"${sqs:.2f}"],
+            ["worker requests", f"${worker_requests:.2f}"],
+            [f"worker overhead: {math.ceil(w50)} ms x {WORKER_MEMORY_GB:g} GB",
+             f"${overhead:.2f}"],
+            ["**total**", f"**${sqs + worker_requests + overhead:.2f}**"],
+            ["the handler itself, per second it runs (512 MB)",
+             f"${1_000_000 * WORKER_MEMORY_GB * GB_SECOND:.2f}"],
+        ],
+    )  # fmt: skip
 
 
 def table(title: str, header: list[str], rows: list[list[str]]) -> None:

@@ -30,8 +30,9 @@ from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.fsm.storage.base import BaseStorage
 
-from lambdagram import handler_cache
+from lambdagram import handler_cache, lazy_types
 from lambdagram.albums import AlbumMiddleware
+from lambdagram.fsm import UpdateStorage
 
 Configure = Callable[[Dispatcher], object]
 """What a polling bot's ``main()`` does to its Dispatcher before ``start_polling``."""
@@ -60,6 +61,10 @@ class Blueprint:
                 f"not {type(setup).__name__}"
             )
             raise BotSetupError(msg)
+        lazy_types.complete_foreign_models()  # the bot's libraries are imported by now
+        # what libraries feed to this root Dispatcher themselves (aiogram-dialog's bg())
+        # reads and writes the storage of the update being handled, not this one's own
+        self.root.fsm.storage = UpdateStorage(self.root.fsm.storage)
         self._started = False
         self.long_handlers = flagged_long(self.root)
         """The handlers flagged long (`lambdagram.long_work`): they run on the worker."""

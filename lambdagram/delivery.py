@@ -25,6 +25,15 @@ commit
     All or nothing; a commit run again after its reply was lost finds its own mark: committed.
 abandon
     On failure: drop our mark and lock, so Telegram's retry is processed afresh.
+
+The long-work queue (`lambdagram.long_work`) adds a third mark, ``q:<token>``: the update is
+on the chat's FIFO message group, and its id is in the chat's ``queued`` sorted set until the
+worker commits it (or it is dead-lettered). On the webhook (``queue_mode`` "web") a claim
+that finds the mark answers ``queued`` (a duplicate), and one that finds the chat's set not
+empty answers ``enqueue`` without taking the lock: the update goes on the queue behind the
+others (`join_queue`), so nothing overtakes them. A commit with ``queued`` marks the update
+``q:`` instead of done and adds it to the set. On the worker (``queue_mode`` "work") a ``q:``
+mark is claimed like an unseen update, and done, poison and the commit take the id off the set.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ from lambdagram.errors import (
     StorageUnavailable,
     UpdateInFlight,
 )
-from lambdagram.fsm import BufferedStorage, Write
+from lambdagram.fsm import BufferedStorage, UpdateStorage, Write
 from lambdagram.observability import Metric, count, logger, milliseconds
 from lambdagram.reply import webhook_reply
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
@@ -175,7 +175,7 @@ async def _process(
     try:
         async with claim.renewing(), span("handlers"), asyncio.timeout(left):
             extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
-            with _long_work(mode) as run:
+            with _long_work(mode) as run, UpdateStorage.serving(storage):
                 async with background.noted() as tasks:
                     result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
                 await background.settle(tasks, budget.left())  # under the lock, before commit

@@ -10,8 +10,10 @@ chats are read through the wrapped `RedisStorage` when a handler asks for them.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,3 +90,49 @@ def _ttl_seconds(ttl: Any) -> int | None:
         return None
     seconds = int(ttl.total_seconds()) if hasattr(ttl, "total_seconds") else int(ttl)
     return seconds or None
+
+
+_current: ContextVar[BaseStorage | None] = ContextVar("lambdagram_update_storage", default=None)
+
+
+class UpdateStorage(BaseStorage):
+    """The FSM storage of the update being handled, for the bot's own (blueprint) Dispatcher.
+
+    Updates that libraries feed to the bot's root Dispatcher themselves, outside the
+    Dispatcher the engine built for the update (aiogram-dialog's background managers:
+    ``dialog_manager.bg()`` propagates a ``DialogUpdate`` there from a task), would read and
+    write that Dispatcher's own storage (in memory, per process). With this in its place they
+    use the update's `BufferedStorage`: their writes are in the update's commit, under its
+    chat's lock. Outside an update (no storage set) they fall back to ``fallback``.
+    """
+
+    def __init__(self, fallback: BaseStorage) -> None:
+        self.fallback = fallback
+
+    @staticmethod
+    @contextlib.contextmanager
+    def serving(storage: BaseStorage) -> Iterator[None]:
+        """Make ``storage`` the current update's while the body runs (tasks it starts too)."""
+        token = _current.set(storage)
+        try:
+            yield
+        finally:
+            _current.reset(token)
+
+    def _storage(self) -> BaseStorage:
+        return _current.get() or self.fallback
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        await self._storage().set_state(key, state)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        return await self._storage().get_state(key)
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await self._storage().set_data(key, data)
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        return await self._storage().get_data(key)
+
+    async def close(self) -> None:
+        await self.fallback.close()

@@ -82,6 +82,7 @@ def install(environ: dict[str, str] | None = None) -> bool:
     if not captured:
         msg = f"aiogram {version} no longer rebuilds its types at import: update bot.lazy_types"
         raise UnsupportedAiogram(msg)
+    _namespace.update(captured)
     names = captured.keys()
     for name, module in list(sys.modules.items()):
         if name.startswith(("aiogram.types.", "aiogram.methods.")) and module is not None:
@@ -91,6 +92,27 @@ def install(environ: dict[str, str] | None = None) -> bool:
 
 
 _compiled: dict[tuple[str, str, str], CodeType] = {}
+_namespace: dict[str, Any] = {}  # aiogram's types by name, as its skipped rebuild loop had them
+
+
+def complete_foreign_models() -> int:
+    """Build the models other packages derived from aiogram's (aiogram-dialog's
+    ``DialogUpdate(Update)``) that pydantic could not: their inherited fields name aiogram
+    types its skipped rebuild loop would have supplied. The number built (0 when `install`
+    did not run)."""
+    if not _namespace:
+        return 0
+    from aiogram.types import TelegramObject
+
+    built = 0
+    pending = list(TelegramObject.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if not cls.__module__.startswith("aiogram.") and not cls.__pydantic_complete__:
+            cls.model_rebuild(_types_namespace=_namespace)
+            built += 1
+    return built
 
 
 def _compile_once(source: Any, filename: str, mode: str, *args: Any, **kwargs: Any) -> Any:

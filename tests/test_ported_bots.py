@@ -10,6 +10,7 @@ each update must be identical.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -170,3 +171,39 @@ def test_an_aiogram_dialog_bot_answers_on_lambdagram_exactly_as_under_polling(
     assert any("Ordered a L for Ada." in json.dumps(step) for step in polled)
     for index, (expected, actual) in enumerate(zip(polled, on_lambda, strict=True)):
         assert actual == expected, f"step {index}"
+
+
+def test_aiogram_dialogs_background_manager_goes_through_redis_and_the_updates_commit(
+    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    """``dialog_manager.bg()`` from a task a button started: the dialog moves on, and a cold
+    instance finds it moved on (its state was committed to Redis with the update's)."""
+    pytest.importorskip("aiogram_dialog")
+    module = f"{BOTS}.dialog_bg"
+    script = [say("/start"), "Start", "settle", "restart", say("hello")]
+
+    def run(driver: Any) -> list[Any]:
+        seen: list[ApiCall] = []
+        for step in script:
+            if step == "settle":  # polling: the job's task runs on after the update
+                if isinstance(driver, PollingDriver):
+                    before = len(telegram.calls)
+                    driver.loop.run_until_complete(asyncio.sleep(0.5))
+                    seen.extend(telegram.calls[before:])
+                continue
+            if step == "restart":
+                if isinstance(driver, LambdaDriver):
+                    driver.restart()
+                continue
+            seen.extend(driver.send(press(seen, step) if isinstance(step, str) else step))
+        driver.close()
+        return masked(seen)
+
+    telegram.clear()
+    polled = run(PollingDriver(module, telegram))
+    telegram.clear()
+    on_lambda = run(LambdaDriver(module, bot_env, telegram))
+
+    assert "The job is done." in json.dumps(polled)
+    assert "The job finished already." in json.dumps(polled)
+    assert on_lambda == polled

@@ -9,19 +9,24 @@ import asyncio
 from html import escape
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
 router = Router(name="card")
 router.message.filter(F.from_user)
 
-WORK_SECONDS = 2.0  # how long the "rendering" takes
+WORK_SECONDS = 2.0  # how long the "rendering" takes; `/card 45` to try a longer one
+MOST_SECONDS = 600.0
 
 
 @router.message(Command("card"), flags={"long": True})
-async def card_handler(message: Message) -> None:
+async def card_handler(message: Message, command: CommandObject) -> None:
     """Make the user's card, slowly."""
-    await asyncio.sleep(WORK_SECONDS)
+    try:
+        seconds = min(MOST_SECONDS, max(0.0, float(command.args or WORK_SECONDS)))
+    except ValueError:
+        seconds = WORK_SECONDS
+    await asyncio.sleep(seconds)
     assert message.from_user is not None
     name = escape(message.from_user.full_name)
-    await message.answer(f"🪪 <b>{name}</b>\nYour card is ready (it took {WORK_SECONDS:g} s).")
+    await message.answer(f"🪪 <b>{name}</b>\nYour card is ready (it took {seconds:g} s).")
