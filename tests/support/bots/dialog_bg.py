@@ -37,7 +37,9 @@ async def still_done(message: Message, widget: MessageInput, manager: DialogMana
 
 dialog = Dialog(
     Window(Const("Ready."), Button(Const("Start"), id="go", on_click=start_job), state=Job.idle),
-    Window(Const("The job is done."), MessageInput(still_done, content_types="text"), state=Job.done),
+    Window(
+        Const("The job is done."), MessageInput(still_done, content_types="text"), state=Job.done
+    ),
 )
 router = Router()
 
