@@ -42,6 +42,12 @@ async def count(message: Message, state: FSMContext) -> SendMessage:
     return message.answer(f"{drawings} drawing(s)")
 
 
+@router.message(Command("ping"))
+async def ping(message: Message) -> None:
+    """A quick handler as most are written: one awaited Bot API call."""
+    await message.answer("pong")
+
+
 @router.message(Command("cancel"))
 async def cancel(message: Message, state: FSMContext) -> SendMessage:
     await state.clear()
