@@ -29,7 +29,8 @@ INIT_VERSION=v0.1.39-pre # the init release localstack-core 4.13.1 downloads
 NETWORK=lambdagram-local
 REGISTRY=127.0.0.1:5000
 PYVER=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])') # the runtime: .venv's
-RUNTIME_IMAGE=$REGISTRY/lambdagram/lambda-python:$PYVER
+IMAGE_TAG=$PYVER-2  # -2: /var/lang/bin/python3 in every image (the Lambda init's interpreter)
+RUNTIME_IMAGE=$REGISTRY/lambdagram/lambda-python:$IMAGE_TAG
 ENDPOINT=http://localhost:4566
 REDIS_PORT=6379
 FAKE_API_PORT=8081
@@ -180,7 +181,7 @@ runtime_image() {
   # registry. The CPython is .venv's own: copied to /var/lang from a prefix of its own (pyenv's),
   # or, for the system's Python (a fresh Debian 13 or Ubuntu 24.04 has only that), the
   # distribution's own python3.X package in a root of the same distribution release.
-  http_ok "http://$REGISTRY/v2/lambdagram/lambda-python/manifests/$PYVER" && return
+  http_ok "http://$REGISTRY/v2/lambdagram/lambda-python/manifests/$IMAGE_TAG" && return
   local rootfs=$CACHE/rootfs-$PYVER python_prefix python
   python_prefix=$("$PY" -c 'import sys; print(sys.base_prefix)')
   [ -x "$python_prefix/bin/python$PYVER" ] || die "no CPython at '$python_prefix' (.venv's base)"
@@ -224,6 +225,13 @@ runtime_image() {
     as_root touch "$rootfs/.done"
   fi
   python=$(cat "$rootfs/.python")
+  # /var/lang/bin/python3, as AWS's images have it: the Lambda init runs on it (with the
+  # system's python3.X there is none, and the init's exec fails: LocalStack then reports the
+  # container "not connected to target network")
+  if [ ! -e "$rootfs/var/lang/bin/python3" ]; then
+    as_root mkdir -p "$rootfs/var/lang/bin"
+    as_root ln -sf "$python" "$rootfs/var/lang/bin/python3"
+  fi
   say "importing the runtime image into the local registry"
   as_root tar -C "$rootfs" -c . | docker import \
     --change 'ENV LANG=C.UTF-8' --change 'ENV TZ=:/etc/localtime' \
