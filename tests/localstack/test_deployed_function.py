@@ -189,7 +189,11 @@ def test_a_long_handler_runs_once_on_the_worker_across_a_duplicate_and_a_killed_
     containers = worker_containers()
     assert containers, "no worker container to kill"
     for container in containers:  # SIGKILL the runtime, as an out-of-memory kill does
-        subprocess.run(["docker", "exec", container, "sh", "-c", KILL_RUNTIME], check=True)
+        # -w /: Docker 26 runs an exec in the image's WORKDIR (/var/task), which LocalStack's
+        # container may not have as a directory of its own
+        subprocess.run(
+            ["docker", "exec", "-w", "/", container, "sh", "-c", KILL_RUNTIME], check=True
+        )
     print(f"killed the worker's runtime mid-handler ({len(containers)} container(s))")
 
     try:
