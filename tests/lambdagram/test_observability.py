@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -196,7 +196,7 @@ def test_turning_tracing_on_without_the_sdk_says_what_to_install(
     # as in the deployed zip, which has no aws-xray-sdk (the dev tools' moto pulls it in here)
     for name in [m for m in sys.modules if m.startswith("aws_xray_sdk")]:
         monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "aws_xray_sdk", None)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "aws_xray_sdk", cast(Any, None))
 
     with pytest.raises(tracing.TracingUnavailable, match="add aws-xray-sdk"):
         tracing.tracer()
