@@ -135,6 +135,9 @@ class WebhookApp:
         that is not one of ours (an unknown kind, an album without a media group) is refused
         with a log line and not retried: no attempt could go better.
         """
+        job = payload.get("job") if isinstance(payload, dict) else None
+        if isinstance(job, dict):
+            return await self._job(job, context)
         raw = payload.get("album") if isinstance(payload, dict) else None
         if not isinstance(raw, dict):
             kinds = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload)
@@ -148,6 +151,21 @@ class WebhookApp:
             logger.error("album not closed; Lambda retries", extra={"reason": error.message})
             raise
         logger.info("album processed", extra={"outcome": outcome(body)})
+        return body
+
+    async def _job(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """A timer fired (`lambdagram.job_runs`)."""
+        from lambdagram.job_runs import run_job  # only bots with timers get here
+
+        logger.set_correlation_id(f"{event.get('timer')}@{event.get('at')}")
+        try:
+            body = await run_job(self.runtime(), event, max_wait=self._start_budget(context))
+        except Unprocessable as error:
+            return _refuse_internal(f"the timer's event cannot be run: {error}")
+        except WebhookError as error:
+            logger.error("job not run; it is retried", extra={"reason": error.message})
+            raise
+        logger.info("job processed", extra={"outcome": outcome(body)})
         return body
 
     async def work(self, event: dict[str, Any], context: Any) -> dict[str, Any]:

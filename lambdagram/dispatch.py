@@ -126,7 +126,7 @@ async def _process(
         logger.append_keys(chat_id=key.chat_id)
     try:
         async with span("redis.claim"):
-            await claim.acquire(max_wait, _patience(runtime, after=BOT_API_TIMEOUT + 1.0))
+            await claim.acquire(max_wait, patience(runtime, after=BOT_API_TIMEOUT + 1.0))
     except AlreadyQueued:
         count(Metric.DUPLICATES)
         logger.info("duplicate update: already on the long-work queue, nothing done")
@@ -175,7 +175,7 @@ async def _process(
     try:
         async with claim.renewing(), span("handlers"), asyncio.timeout(left):
             extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
-            with _long_work(mode) as run, UpdateStorage.serving(storage):
+            with _long_work(mode) as run, UpdateStorage.serving(storage), _timers(runtime):
                 async with background.noted() as tasks:
                     result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
                 await background.settle(tasks, budget.left())  # under the lock, before commit
@@ -192,9 +192,9 @@ async def _process(
     except RETRYABLE_BOT_API_ERRORS as error:
         # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
         # so give the update back (its FSM changes dropped) instead of losing it.
-        raise await _given_back(claim, error, "during the handler") from None
+        raise await given_back(claim, error, "during the handler") from None
     except Exception:
-        return await _handler_failed(runtime, claim, cleanup, "handler failed")
+        return await handler_failed(runtime, claim, cleanup, "handler failed")
 
     if run is not None and run.deferred:  # a long handler: the worker runs the update
         assert raw is not None
@@ -209,10 +209,10 @@ async def _process(
             else:
                 json.dumps(reply)
         except RETRYABLE_BOT_API_ERRORS as error:
-            raise await _given_back(claim, error, "sending the reply") from None
+            raise await given_back(claim, error, "sending the reply") from None
         except Exception:
-            return await _handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
-    await _commit(runtime, claim, [*storage.writes(), *cleanup])
+            return await handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
+    await commit(runtime, claim, [*storage.writes(), *cleanup])
     return reply or {}
 
 
@@ -240,14 +240,23 @@ async def _enqueue(
         count(Metric.QUEUE_ERRORS)
         raise QueueUnavailable(f"{error}; retry later") from None
     if locked:
-        await _commit(runtime, claim, [], queued=True)
+        await commit(runtime, claim, [], queued=True)
     else:
         try:
-            await claim.join_queue(_patience(runtime, after=1.0))
+            await claim.join_queue(patience(runtime, after=1.0))
         except RedisError as error:  # on the queue, unmarked: the retry marks it
             raise unavailable(error) from None
     count(Metric.QUEUED)
     return {"ok": True, "queued": True}
+
+
+def _timers(runtime: Runtime) -> contextlib.AbstractContextManager[Any]:
+    """The process's timer backend for this update's handlers (`lambdagram.timers`)."""
+    if runtime.timers is None:
+        return contextlib.nullcontext()
+    from lambdagram import timers
+
+    return timers.serving(runtime.timers)
 
 
 def _long_work(mode: str) -> contextlib.AbstractContextManager[Any]:
@@ -296,7 +305,7 @@ async def _start_bot(runtime: Runtime) -> None:
         ) from None
 
 
-async def _given_back(claim: Claim, error: Exception, doing: str) -> BotApiUnavailable:
+async def given_back(claim: Claim, error: Exception, doing: str) -> BotApiUnavailable:
     """Give the update back after a Bot API failure that can pass; the error to raise."""
     await claim.abandon()
     count(Metric.BOT_API_ERRORS)
@@ -305,13 +314,13 @@ async def _given_back(claim: Claim, error: Exception, doing: str) -> BotApiUnava
     )
 
 
-async def _handler_failed(
+async def handler_failed(
     runtime: Runtime, claim: Claim, cleanup: list[Write], what: str
 ) -> dict[str, Any]:
     """A bug in the handlers (logged): its FSM changes dropped, the update marked done."""
     logger.exception(f"{what}; its FSM changes are dropped", extra={"alert": "handler"})
     count(Metric.HANDLER_ERRORS)
-    await _commit(runtime, claim, cleanup)
+    await commit(runtime, claim, cleanup)
     return {"ok": True, "handled": False}
 
 
@@ -344,7 +353,7 @@ def _fsm_keys(storage: BufferedStorage, key: StorageKey | None) -> tuple[str, st
     return build(key, "state"), build(key, "data")
 
 
-def _patience(runtime: Runtime, after: float) -> float:
+def patience(runtime: Runtime, after: float) -> float:
     """How long a claim or commit whose answer timed out is run again (`Claim._run`): a few
     Redis timeouts, never so long that ``after`` seconds no longer fit in the budget."""
     wanted = 3 * runtime.settings.redis_timeout
@@ -352,7 +361,7 @@ def _patience(runtime: Runtime, after: float) -> float:
     return wanted if left is None else max(0.0, min(wanted, left - after))
 
 
-async def _commit(
+async def commit(
     runtime: Runtime, claim: Claim, writes: list[Write], *, queued: bool = False
 ) -> None:
     """Commit the claim's own-slot writes atomically, then any others (rare: another chat);
@@ -362,7 +371,7 @@ async def _commit(
     others = [w for w in writes if tag not in w.key]
     try:
         async with span("redis.commit"):
-            committed = await claim.commit(own, _patience(runtime, after=1.0), queued=queued)
+            committed = await claim.commit(own, patience(runtime, after=1.0), queued=queued)
     except RedisError as error:
         await claim.abandon()  # if the commit never ran: the chat is free at once
         count(Metric.REDIS_ERRORS)

@@ -29,6 +29,7 @@ from lambdagram.storage import create_redis
 
 if TYPE_CHECKING:
     from lambdagram.sqs import Queue
+    from lambdagram.timers import Backend
 
 BOT_API_TIMEOUT = 10  # seconds; well inside the Lambda timeout
 
@@ -86,6 +87,7 @@ class Runtime:
     scripts: Scripts
     loop: asyncio.AbstractEventLoop
     queue: Queue | None = None  # the long-work queue, when there is one and a long handler
+    timers: Backend | None = None  # where timers are kept, when configured and the bot has jobs
     eviction_checked: bool = False
 
     @classmethod
@@ -102,8 +104,19 @@ class Runtime:
             from lambdagram.sqs import Queue  # only bots with long handlers import it
 
             queue = Queue(settings.long_work_queue_url, os.environ)
+        timers = None
+        if settings.timers_group and "lambdagram_jobs" in blueprint.root.workflow_data:
+            from lambdagram.scheduler import Scheduler, SchedulerBackend  # bots with jobs only
+
+            timers = SchedulerBackend(
+                Scheduler(settings.timers_group, os.environ),
+                settings.timers_target_arn,
+                settings.timers_role_arn,
+                settings.timers_dlq_arn,
+            )
         return cls(
             queue=queue,
+            timers=timers,
             settings=settings,
             blueprint=blueprint,
             redis=redis,
@@ -118,3 +131,6 @@ class Runtime:
         await self.redis.aclose()
         if self.queue is not None:
             await self.queue.close()
+        close = getattr(self.timers, "close", None)
+        if close is not None:
+            await close()

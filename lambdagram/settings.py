@@ -45,6 +45,10 @@ class Settings:
     chat_waiters: int = 2
     telegram_ip_check: bool = False
     long_work_queue_url: str = ""  # the FIFO queue of long handlers; none: they run inline
+    timers_group: str = ""  # EventBridge Scheduler's schedule group for timers; none: no timers
+    timers_target_arn: str = ""  # what the timers invoke: this function's ARN
+    timers_role_arn: str = ""  # the role Scheduler assumes to invoke it
+    timers_dlq_arn: str = ""  # where Scheduler puts a firing it could not deliver
 
     @property
     def bot_id(self) -> int:
@@ -102,7 +106,17 @@ class Settings:
             chat_waiters=reader.count("CHAT_WAITERS", 2),
             telegram_ip_check=reader.flag("TELEGRAM_IP_CHECK"),
             long_work_queue_url=reader.url("LONG_WORK_QUEUE_URL", ("https", "http"), ""),
+            timers_group=reader.optional("TIMERS_GROUP"),
+            timers_target_arn=reader.optional("TIMERS_TARGET_ARN"),
+            timers_role_arn=reader.optional("TIMERS_ROLE_ARN"),
+            timers_dlq_arn=reader.optional("TIMERS_DLQ_ARN"),
         )
+        if settings.timers_group and not (settings.timers_target_arn and settings.timers_role_arn):
+            problems.append(
+                "TIMERS_GROUP is set but TIMERS_TARGET_ARN or TIMERS_ROLE_ARN is not: timers need "
+                "the function's ARN and the role Scheduler invokes it as (serverless.yml sets all "
+                "three with timers=on)"
+            )
         if problems:
             raise SettingsError(problems)
         return settings
@@ -184,6 +198,9 @@ class _Reader:
             self.problems.append(f"{name}={value!r} must be a whole number from 1 to 1000")
             return default
         return int(value)
+
+    def optional(self, name: str) -> str:
+        return self._get(name) or ""
 
     def flag(self, name: str) -> bool:
         value = (self._get(name) or "0").lower()

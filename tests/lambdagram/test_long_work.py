@@ -39,12 +39,6 @@ LONG_BOT = "tests.support.bots.long"
 BOT_ID = 123456789
 
 
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
 @pytest.fixture
 def queue(moto: MotoServer) -> FifoQueue:
     moto.reset()

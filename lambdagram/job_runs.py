@@ -1,0 +1,142 @@
+"""A timer's job when EventBridge Scheduler fires it: run like an update, exactly once.
+
+Scheduler invokes the function with the internal event the timer was made with
+(`lambdagram.timers.job_event`, its ``at`` filled in with the firing's scheduled time) and
+delivers at least once. The job is claimed under its chat's slot with the id
+``job:<timer>:<time>`` (so a redelivery is a duplicate, and each firing of a recurring timer
+runs once), under the chat's lock, with the chat's FSM state read with the claim; its FSM
+writes and the tasks it starts end in one commit, as an update's do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import Any
+
+from aiogram.fsm.context import FSMContext
+from redis.exceptions import RedisError
+
+from lambdagram import background, budget, timers
+from lambdagram.blueprint import discard
+from lambdagram.delivery import (
+    ChatBusy,
+    ChatCrowded,
+    Claim,
+    Duplicate,
+    InFlight,
+    Poisoned,
+    chat_slot,
+)
+from lambdagram.dispatch import (
+    RETRYABLE_BOT_API_ERRORS,
+    commit,
+    given_back,
+    handler_failed,
+    patience,
+    prepare,
+    unavailable,
+)
+from lambdagram.errors import ChatLocked, OutOfTime, UpdateInFlight
+from lambdagram.fsm import BufferedStorage, UpdateStorage
+from lambdagram.observability import Metric, count, logger
+from lambdagram.parsing import Unprocessable
+from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
+from lambdagram.storage import create_storage
+
+
+async def run_job(runtime: Runtime, event: dict[str, Any], max_wait: float) -> dict[str, Any]:
+    """Run the fired timer ``event`` once; `Unprocessable` if it is not one this bot can run."""
+    await prepare(runtime)
+    jobs = runtime.blueprint.root.workflow_data.get(timers.JOBS_KEY)
+    name = str(event.get("name"))
+    callback = jobs.callbacks.get(name) if isinstance(jobs, timers.Jobs) else None
+    chat_id = event.get("chat_id")
+    if callback is None or not isinstance(chat_id, int):
+        msg = f"no job named {name!r} in this bot (or no chat id): was it renamed or removed?"
+        raise Unprocessable(msg)
+    assert isinstance(jobs, timers.Jobs)
+    target = timers.Target(
+        chat_id, event.get("user_id"), event.get("thread_id"), event.get("business_connection_id")
+    )
+    timer, at = str(event.get("timer")), str(event.get("at"))
+    logger.append_keys(job=name, timer=timer, chat_id=chat_id)
+    bot = runtime.bot
+    storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
+    dispatcher = runtime.blueprint.dispatcher(storage)
+    try:
+        context = dispatcher.fsm.resolve_context(
+            bot=bot,
+            chat_id=chat_id,
+            user_id=target.user_id or chat_id,
+            thread_id=target.thread_id,
+            business_connection_id=target.business_connection_id,
+        )
+        assert context is not None  # a chat id is given: the strategy always makes a key
+        key = context.key
+        build = storage.key_builder.build
+        claim = Claim(
+            runtime.scripts,
+            chat_slot(bot.id, key),
+            f"job:{timer}:{at}",
+            fsm_keys=(build(key, "state"), build(key, "data")),
+            ttl_ms=int(runtime.settings.lock_ttl * 1000),
+            max_attempts=runtime.settings.max_attempts,
+            max_waiters=runtime.settings.chat_waiters,
+        )
+        try:
+            await claim.acquire(max_wait, patience(runtime, after=BOT_API_TIMEOUT + 1.0))
+        except Duplicate:
+            count(Metric.DUPLICATES)
+            logger.info("timer fired again: its job ran already, nothing done")
+            return {"ok": True, "duplicate": True}
+        except Poisoned as poisoned:
+            count(Metric.DEAD_LETTERS)
+            logger.error(
+                f"the job was given back {poisoned.attempts} times without completing: given up",
+                extra={"alert": "dead_letter", "event": event},
+            )
+            return {"ok": True, "dead_letter": True}
+        except InFlight:
+            raise UpdateInFlight("the job is running in another invocation") from None
+        except (ChatBusy, ChatCrowded):
+            raise ChatLocked("the job's chat stayed busy; Scheduler or Lambda retries") from None
+        except RedisError as error:
+            await claim.abandon()
+            raise unavailable(error) from None
+        storage.preload(key, claim.state, claim.data)
+        origin = "j" + hashlib.sha256(f"{timer}|{at}".encode()).hexdigest()[:12]
+        arguments = {
+            **dispatcher.workflow_data,
+            "bot": bot,
+            "state": FSMContext(storage, key),
+            "chat_id": chat_id,
+            "user_id": target.user_id,
+            "thread_id": target.thread_id,
+            "data": dict(event.get("data") or {}),
+            "timers": timers.Timers(jobs, runtime.timers, target, origin),
+            "scheduled_at": at,
+            "timer": timer,
+        }
+        left = budget.left()
+        try:
+            with timers.serving(runtime.timers), UpdateStorage.serving(storage):
+                async with claim.renewing(), asyncio.timeout(left):
+                    async with background.noted() as tasks:
+                        await callback.call(**arguments)
+                    await background.settle(tasks, budget.left())
+        except RedisError as error:
+            await claim.abandon()
+            raise unavailable(error) from None
+        except TimeoutError:
+            await claim.abandon()
+            count(Metric.HANDLER_TIMEOUTS)
+            raise OutOfTime("the job did not finish before the function's timeout") from None
+        except RETRYABLE_BOT_API_ERRORS as error:
+            raise await given_back(claim, error, "during the job") from None
+        except Exception:
+            return await handler_failed(runtime, claim, [], f"job {name} failed")
+        await commit(runtime, claim, storage.writes())
+    finally:
+        discard(dispatcher)
+    return {"ok": True, "job": name}

@@ -1,0 +1,192 @@
+"""Timers: a handler schedules a job in EventBridge Scheduler; the job runs once per firing.
+
+Real parts: moto's EventBridge Scheduler server (the schedules the function creates, read back
+with botocore), redis-server, the fake Bot API. A firing is what Scheduler does: the
+schedule's target input, its ``<aws.scheduler.scheduled-time>`` filled in, handed to the
+function as an asynchronous invocation would.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+from botocore.config import Config
+from botocore.session import Session
+
+from lambdagram.local.events import LambdaContext, message_update
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.timers import SCHEDULED_TIME
+
+from tests.conftest import handler_client
+from tests.support.sqs import CREDENTIALS, REGION, MotoServer
+from tests.support.webhook import WebhookClient
+
+BOT = "tests.support.bots.reminders"
+GROUP = "lambdagram-test-timers"
+FUNCTION = "arn:aws:lambda:eu-west-1:123456789012:function:lambdagram-test-webhook"
+ROLE = "arn:aws:iam::123456789012:role/lambdagram-test-timers"
+
+
+@pytest.fixture
+def scheduler(moto: MotoServer) -> Any:
+    moto.reset()
+    client = Session().create_client(
+        "scheduler",
+        region_name=REGION,
+        endpoint_url=moto.url,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+    client.create_schedule_group(Name=GROUP)
+    return client
+
+
+@pytest.fixture
+def bot(
+    bot_env: dict[str, str],
+    moto: MotoServer,
+    scheduler: Any,
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> Iterator[WebhookClient]:
+    env = {
+        **bot_env,
+        **CREDENTIALS,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL_SCHEDULER": moto.url,
+        "TIMERS_GROUP": GROUP,
+        "TIMERS_TARGET_ARN": FUNCTION,
+        "TIMERS_ROLE_ARN": ROLE,
+    }
+    yield from handler_client(env, telegram, monkeypatch, BOT)
+
+
+def schedule(scheduler: Any, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = scheduler.get_schedule(Name=name, GroupName=GROUP)
+    return found
+
+
+def fire(bot: WebhookClient, scheduler: Any, name: str, at: str) -> dict[str, Any]:
+    """What Scheduler does at ``at``: invoke the target with its input, the time filled in."""
+    payload = schedule(scheduler, name)["Target"]["Input"].replace(SCHEDULED_TIME, at)
+    answer: dict[str, Any] = bot.handler(json.loads(payload), LambdaContext())
+    return answer
+
+
+def texts(telegram: FakeTelegram) -> list[str]:
+    return [str(c.params["text"]) for c in telegram.calls_to("sendMessage")]
+
+
+def test_a_reminder_is_a_one_time_schedule_that_deletes_itself_and_invokes_the_function(
+    bot: WebhookClient, scheduler: Any
+) -> None:
+    before = datetime.datetime.now(datetime.UTC)
+    reply = bot.say("/remind 120")
+    timer = reply.text.split()[1]
+
+    made = schedule(scheduler, timer)
+    assert timer.startswith("c1001-u")
+    assert made["ActionAfterCompletion"] == "DELETE"
+    assert made["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert made["ScheduleExpressionTimezone"] == "UTC"
+    when = datetime.datetime.fromisoformat(made["ScheduleExpression"][3:-1]).replace(
+        tzinfo=datetime.UTC
+    )
+    assert 115 <= (when - before).total_seconds() <= 125
+    assert made["Target"]["Arn"] == FUNCTION
+    assert made["Target"]["RoleArn"] == ROLE
+    assert made["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    job = json.loads(made["Target"]["Input"])["lambdagram"]["job"]
+    assert (job["name"], job["chat_id"], job["data"], job["at"]) == (
+        "reminder",
+        1001,
+        {"text": "Time's up!"},
+        SCHEDULED_TIME,
+    )
+
+
+def test_a_fired_reminder_runs_once_with_the_chats_state_and_commits_what_it_changed(
+    bot: WebhookClient, scheduler: Any, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    timer = bot.say("/remind 60").text.split()[1]
+    at = "2026-12-02T10:00:00Z"
+
+    first = fire(bot, scheduler, timer, at)
+    again = fire(bot, scheduler, timer, at)  # Scheduler delivers at least once
+
+    assert first == {"ok": True, "job": "reminder"}
+    assert again == {"ok": True, "duplicate": True}
+    assert texts(telegram) == ["Time's up! (state Reminding:waiting)"]
+    assert redis_client.keys("fsm:*1001*") == []  # the job's state.clear() was committed
+
+
+def test_a_daily_digest_fires_in_the_users_timezone_once_per_day(
+    bot: WebhookClient, scheduler: Any, telegram: FakeTelegram
+) -> None:
+    timer = bot.say("/daily").text.split()[1]
+
+    made = schedule(scheduler, timer)
+    assert made["ScheduleExpression"] == "cron(0 9 * * ? *)"
+    assert made["ScheduleExpressionTimezone"] == "Europe/Berlin"
+    assert "ActionAfterCompletion" not in made or made["ActionAfterCompletion"] == "NONE"
+    for at in ("2026-12-02T08:00:00Z", "2026-12-03T08:00:00Z", "2026-12-03T08:00:00Z"):
+        fire(bot, scheduler, timer, at)
+    assert texts(telegram) == [
+        "digest for 2026-12-02T08:00:00Z",
+        "digest for 2026-12-03T08:00:00Z",
+    ]
+
+
+def test_a_retried_update_makes_the_same_timer_not_a_second_one(
+    bot: WebhookClient, scheduler: Any, redis_client: redis.Redis
+) -> None:
+    update = message_update("/remind 60")
+    first = bot.post(update).text
+    for key in redis_client.keys("lg:*:update:*"):  # as if the commit had been lost
+        redis_client.delete(key)
+    second = bot.post(update).text
+
+    assert first == second
+    assert bot.say("/timers").text == first.split()[1]
+
+
+def test_a_timer_can_be_listed_and_cancelled_by_its_chat_only(
+    bot: WebhookClient, scheduler: Any
+) -> None:
+    timer = bot.say("/remind 60").text.split()[1]
+    assert bot.say("/timers").text == timer
+    assert bot.say("/timers", chat_id=2002).text == "none"
+
+    assert bot.say("/forget").text == "cancelled: True"
+    assert bot.say("/timers").text == "none"
+
+
+def test_a_timer_of_a_job_the_bot_no_longer_has_is_refused_not_retried(
+    bot: WebhookClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    event = {"lambdagram": {"job": {"name": "gone", "timer": "c1-u1-1", "chat_id": 1, "at": "t"}}}
+
+    answer = bot.handler(event, LambdaContext())
+
+    assert answer["error"] == "bad_internal_event"
+    assert "no job named 'gone'" in answer["description"]
+    assert "internal event refused" in caplog.text
+
+
+def test_without_a_scheduler_a_timer_is_a_handler_error_that_says_what_to_set(
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for client in handler_client(bot_env, telegram, monkeypatch, BOT):
+        assert client.say("/remind 5").body == {"ok": True, "handled": False}
+    assert "timers need a scheduler" in caplog.text
