@@ -65,7 +65,9 @@ SLS := node_modules/.bin/serverless
 PYVER = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 # The long-work queue and worker when the bot flags a handler long (PARAMS="longWork=..." wins).
 LONG_WORK = $(shell $(PY) -m lambdagram long-work 2>/dev/null || echo off)
+TIMERS = $(shell $(PY) -m lambdagram timers 2>/dev/null || echo off)
 SLS_PARAMS = --region $(REGION) --param="pythonVersion=$(PYVER)" --param="longWork=$(LONG_WORK)" \
+	--param="timers=$(TIMERS)" \
 	$(foreach p,$(PARAMS),--param="$(p)")
 SLS_ARGS = --stage $(STAGE) $(SLS_PARAMS)
 SSM_PATH = /lambdagram/$(STAGE)

@@ -61,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         "long-work",
         help="print on if the bot flags a handler long (it needs the queue and worker), else off",
     )
+    commands.add_parser(
+        "timers", help="print on if the bot registers jobs (it needs the scheduler), else off"
+    )
     args = parser.parse_args(argv)
+    if args.command == "timers":
+        print("on" if "lambdagram_jobs" in load_app().blueprint.root.workflow_data else "off")
+        return 0
     if args.command == "long-work":
         handlers = load_app().blueprint.long_handlers
         print("on" if handlers else "off")

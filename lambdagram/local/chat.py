@@ -12,11 +12,12 @@ import contextlib
 import os
 import secrets
 import sys
+import time
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from lambdagram.local import log_file
+from lambdagram.local import fake_scheduler, log_file
 from lambdagram.local.composition import load_app
 from lambdagram.local.events import (
     LambdaContext,
@@ -72,6 +73,43 @@ def _where_the_chat_stands(redis_url: str) -> str | None:
     return f"state {state or '(none)'}, data {shown}"
 
 
+def fire_due(
+    app: Any, scheduler: fake_scheduler.FakeScheduler, telegram: FakeTelegram, logs: Any
+) -> list[str]:
+    """Fire the timers that are due, as Scheduler invokes the function; what the bot said."""
+    lines: list[str] = []
+    for event in scheduler.due():
+        before = len(telegram.calls)
+        with contextlib.redirect_stdout(logs):
+            app.lambda_handler(event, LambdaContext())
+        lines.append(f"  (timer {event['lambdagram']['job']['timer']} fired)")
+        lines.extend(bot_lines(telegram.calls[before:], None))
+    return lines
+
+
+def wait(
+    text: str,
+    app: Any,
+    scheduler: fake_scheduler.FakeScheduler,
+    telegram: FakeTelegram,
+    logs: Any,
+) -> None:
+    """``/wait N``: let N seconds pass, firing timers as they come due."""
+    try:
+        seconds = float(text.split()[1]) if len(text.split()) > 1 else 1.0
+    except ValueError:
+        print("  (/wait takes seconds: /wait 5)")
+        return
+    deadline = time.monotonic() + seconds
+    while True:
+        for line in fire_due(app, scheduler, telegram, logs):
+            print(line)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.2, left))
+
+
 def run_worker(app: Any) -> Any:
     """The worker function of ``app`` (an SQS batch in, the partial batch response out)."""
     return lambda event: app.lambda_handler(event, LambdaContext(timeout_ms=900_000))
@@ -85,9 +123,11 @@ def run() -> int:
             redis_url = stack.enter_context(RedisServer()).url
         telegram = stack.enter_context(FakeTelegram())
         queue = stack.enter_context(FakeSQS())  # long handlers' stand-in queue
+        scheduler = stack.enter_context(fake_scheduler.FakeScheduler())  # timers' stand-in
         secret = secrets.token_urlsafe(16)
         os.environ.update(
             **environment(queue),
+            **fake_scheduler.environment(scheduler),
             BOT_TOKEN=TOKEN,
             WEBHOOK_SECRET=secret,
             REDIS_URL=redis_url,
@@ -118,7 +158,10 @@ def run() -> int:
             print(f"Resuming this chat from Redis: {where}. Carry on where you left off.")
         else:
             print("Send /start to begin.")
-        print("Press a button with #1, #2, ...; /quit or Ctrl-D to leave.")
+        print(
+            "Press a button with #1, #2, ...; /wait N lets N seconds pass (timers fire on time);"
+        )
+        print("/quit or Ctrl-D to leave.")
         buttons: list[Button] = []
         while True:
             try:
@@ -128,6 +171,11 @@ def run() -> int:
                 break
             if text in {"/quit", "/exit"}:
                 break
+            for line in fire_due(app, scheduler, telegram, logs):  # timers due meanwhile
+                print(line)
+            if text.startswith("/wait"):
+                wait(text, app, scheduler, telegram, logs)
+                continue
             if not text:
                 continue
             update = typed_update(text, buttons)

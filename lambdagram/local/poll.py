@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import datetime
 import itertools
 import json
 import os
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from lambdagram.local.events import LambdaContext, lambda_event, response_json
 
 if TYPE_CHECKING:
+    from lambdagram.local.fake_scheduler import FakeScheduler
     from lambdagram.local.fake_sqs import FakeSQS
     from lambdagram.local.fake_telegram import FakeTelegram
 
@@ -113,6 +115,7 @@ class Poller:
     deferred: collections.deque[dict[str, Any]] = field(default_factory=collections.deque)
     journal: Path | None = None  # webhook replies committed but not yet sent (see `_send_reply`)
     queue: FakeSQS | None = None  # long handlers' stand-in queue, drained when updates pause
+    scheduler: FakeScheduler | None = None  # timers' stand-in, fired when updates pause
     _unsent: dict[str, dict[str, Any]] = field(default_factory=dict)  # the journal's contents
     stopping: bool = False
     _waiting: bool = False
@@ -203,8 +206,18 @@ class Poller:
         with self._idle():
             time.sleep(seconds)
 
+    def _poll_seconds(self) -> int:
+        """How long getUpdates may wait: shorter when deferred work or a timer is due."""
+        if self.deferred:
+            return 1
+        due = self.scheduler.next_due() if self.scheduler is not None else None
+        if due is None:
+            return self.long_poll
+        left = (due - datetime.datetime.now(datetime.UTC)).total_seconds()
+        return max(1, min(self.long_poll, int(left) + 1))
+
     def _get_updates(self) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"timeout": 1 if self.deferred else self.long_poll}
+        params: dict[str, Any] = {"timeout": self._poll_seconds()}
         if self.offset is not None:
             params["offset"] = self.offset
         if self.allowed_updates is not None:
@@ -272,6 +285,9 @@ class Poller:
     def _run_deferred(self) -> None:
         while self.deferred and not self.stopping:
             self.handler(self.deferred.popleft(), LambdaContext())
+        for event in self.scheduler.due() if self.scheduler is not None else []:
+            self.handler(event, LambdaContext())
+            self.say(f"timer {event['lambdagram']['job']['timer']} fired")
         if self.queue is not None and self.queue.messages and not self.stopping:
             ran = self.queue.drain(lambda event: self.handler(event, WORKER_CONTEXT()))
             self.say(f"the worker ran {ran} batch(es) of long work")
@@ -318,7 +334,7 @@ def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
     you type becomes its updates (as in ``chat``, ``#N`` presses button N), so the polling path
     can be tried without a token or internet.
     """
-    from lambdagram.local import log_file
+    from lambdagram.local import fake_scheduler, log_file
     from lambdagram.local.composition import load_app
     from lambdagram.local.fake_lambda import FakeLambda
     from lambdagram.local.fake_sqs import FakeSQS
@@ -358,6 +374,7 @@ def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
         deferred: collections.deque[dict[str, Any]] = collections.deque()
         invoke = stack.enter_context(FakeLambda(deferred.append))  # run when updates pause
         queue = stack.enter_context(FakeSQS())  # long handlers' work, likewise
+        scheduler = stack.enter_context(fake_scheduler.FakeScheduler())  # timers, likewise
         secret = os.environ.get("WEBHOOK_SECRET") or secrets.token_urlsafe(24)
         os.environ.update(
             WEBHOOK_SECRET=secret,
@@ -370,6 +387,7 @@ def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
             AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
             LONG_WORK_QUEUE_URL=queue.queue_url,
             AWS_ENDPOINT_URL_SQS=queue.url,
+            **fake_scheduler.environment(scheduler),
         )
         try:
             Settings.from_environ(os.environ)
@@ -387,6 +405,7 @@ def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
             allowed_updates=app.blueprint.used_update_types(),
             deferred=deferred,
             queue=queue,
+            scheduler=scheduler,
             journal=log_path.with_name("poll-replies.json"),
         )
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -214,3 +215,47 @@ def test_long_work_pages_on_dead_letters_a_backlog_and_worker_errors(
         "lambdagram-dev-long-work-backlog",
         "lambdagram-dev-worker-errors",
     } <= names
+
+
+def serverless_print(*params: str) -> dict[str, Any]:
+    """The stage's configuration as the framework resolves it with ``params`` (no packaging)."""
+    node = os.environ.get("LAMBDAGRAM_NODE_DIR") or str(ROOT / ".tools" / "node")
+    env = {
+        **os.environ,
+        "PATH": f"{node}/bin:{os.environ.get('PATH', '')}",
+        "AWS_ACCESS_KEY_ID": "offline",
+        "AWS_SECRET_ACCESS_KEY": "offline",
+        "SLS_TELEMETRY_DISABLED": "1",
+    }
+    command = [str(ROOT / "node_modules" / ".bin" / "serverless"), "print", "--stage", "dev",
+               "--format", "json", *(f"--param={p}" for p in params)]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    printed: dict[str, Any] = json.loads(done.stdout)
+    return printed
+
+
+def test_timers_are_a_schedule_group_and_roles_that_may_do_only_that(
+    dev_package: Path,
+) -> None:
+    config = serverless_print("timers=on")
+    found = config["resources"]["Resources"]
+    env = config["provider"]["environment"]
+    invoker = found["TimersRole"]["Properties"]
+    use = found["TimersPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
+    assert found["TimersGroup"]["Properties"]["Name"] == "lambdagram-dev"
+    assert env["TIMERS_GROUP"] == "lambdagram-dev"
+    assert env["TIMERS_ROLE_ARN"] == {"Fn::GetAtt": ["TimersRole", "Arn"]}
+    assert found["TimersDeadLetters"]["Properties"]["SqsManagedSseEnabled"] is True
+    [trust] = invoker["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    [policy] = invoker["Policies"]
+    assert actions(policy["PolicyDocument"]["Statement"]) == {
+        "lambda:InvokeFunction",
+        "sqs:SendMessage",
+    }
+    scoped = [s for s in use if "scheduler:CreateSchedule" in s["Action"]]
+    assert ":schedule/lambdagram-dev/*" in json.dumps(scoped)
+    [passing] = [s for s in use if s["Action"] == "iam:PassRole"]
+    assert passing["Condition"]["StringEquals"]["iam:PassedToService"] == "scheduler.amazonaws.com"
+    assert "TimersGroup" not in serverless_print("timers=off")["resources"]["Resources"]

@@ -190,3 +190,9 @@ def test_without_a_scheduler_a_timer_is_a_handler_error_that_says_what_to_set(
     for client in handler_client(bot_env, telegram, monkeypatch, BOT):
         assert client.say("/remind 5").body == {"ok": True, "handled": False}
     assert "timers need a scheduler" in caplog.text
+
+
+def test_the_local_stand_in_fills_in_the_time_scheduler_fills_in() -> None:
+    from lambdagram.local import fake_scheduler
+
+    assert fake_scheduler.SCHEDULED_TIME == SCHEDULED_TIME

@@ -97,3 +97,12 @@ def test_a_long_handler_is_answered_at_once_then_run_by_the_stand_in_worker_in_o
     assert "answered at once; the worker runs the long handler" in out
     assert "bot … typing" in out
     assert out.index("drawing 1 done after 0.2 s") < out.index("1 drawing(s)")
+
+
+def test_a_timer_fires_on_time_in_the_chat_with_the_chats_state() -> None:
+    out = chat("tests.support.bots.reminders:app", "/remind 1\n/wait 2.5\n/timers\n")
+
+    assert "(timer c777-u" in out
+    assert "Time's up! (state Reminding:waiting)" in out
+    assert out.rstrip().endswith("you >")
+    assert "bot < none" in out  # fired and gone (a one-time timer deletes itself)

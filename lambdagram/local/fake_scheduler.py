@@ -1,0 +1,124 @@
+"""A stand-in for EventBridge Scheduler, for the local tools (chat, dev): it keeps the
+schedules the function creates and fires the one-time ones when they are due.
+
+It speaks the calls `lambdagram.scheduler` makes (``CreateSchedule``, ``DeleteSchedule``,
+``GetSchedule``, ``ListSchedules``: Scheduler's REST API, errors in its shapes) on loopback,
+and `due` hands back the events of the ``at(...)`` schedules whose time has come, with
+``<aws.scheduler.scheduled-time>`` filled in, deleting those marked to delete themselves:
+the caller invokes the function with each, as Scheduler would. Recurring (``cron``) schedules
+are kept and listed but not fired here. Never deployed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from lambdagram.local.servers import JSONRequestHandler, LoopbackHTTPServer
+
+SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # lambdagram.timers' (not imported: its logger)
+
+GROUP = "local"
+
+
+class FakeScheduler(LoopbackHTTPServer):
+    """One schedule group on loopback."""
+
+    def __init__(self) -> None:
+        self.schedules: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(JSONRequestHandler):
+            def do_POST(self) -> None:
+                self._answer("POST")
+
+            def do_GET(self) -> None:
+                self._answer("GET")
+
+            def do_DELETE(self) -> None:  # noqa: N802 - http.server's name
+                self._answer("DELETE")
+
+            def _answer(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                status, answer = fake.answer(method, self.path, body)
+                self.reply_json(status, answer)
+
+        super().__init__(Handler)
+
+    @property
+    def url(self) -> str:
+        """The endpoint for ``AWS_ENDPOINT_URL_SCHEDULER``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def answer(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Scheduler's answer to one call."""
+        parts = urlsplit(path)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        segments = [unquote(s) for s in parts.path.strip("/").split("/")]
+        with self._lock:
+            if segments == ["schedules"] and method == "GET":
+                prefix = query.get("NamePrefix", "")
+                names = sorted(n for n in self.schedules if n.startswith(prefix))
+                return 200, {"Schedules": [{"Name": n, "GroupName": GROUP} for n in names]}
+            if len(segments) != 2 or segments[0] != "schedules":
+                return 404, _error("ResourceNotFoundException", f"no such path {parts.path}")
+            name = segments[1]
+            if method == "POST":
+                if name in self.schedules:
+                    return 409, _error("ConflictException", f"Schedule {name} already exists.")
+                self.schedules[name] = {"Name": name, **body}
+                return 200, {"ScheduleArn": f"arn:aws:scheduler:local:0:schedule/{GROUP}/{name}"}
+            if name not in self.schedules:
+                return 404, _error("ResourceNotFoundException", f"Schedule {name} does not exist.")
+            if method == "DELETE":
+                del self.schedules[name]
+                return 200, {}
+            return 200, dict(self.schedules[name])
+
+    def due(self, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+        """The events of the one-time schedules due at ``now``; those are taken off."""
+        now = now or datetime.datetime.now(datetime.UTC)
+        events = []
+        with self._lock:
+            for name, schedule in list(self.schedules.items()):
+                when = _at(str(schedule.get("ScheduleExpression", "")))
+                if when is None or when > now:
+                    continue
+                stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+                events.append(
+                    json.loads(schedule["Target"]["Input"].replace(SCHEDULED_TIME, stamp))
+                )
+                if schedule.get("ActionAfterCompletion") == "DELETE":
+                    del self.schedules[name]
+        return events
+
+    def next_due(self) -> datetime.datetime | None:
+        """When the next one-time schedule is due, if any."""
+        with self._lock:
+            times = [_at(str(s.get("ScheduleExpression", ""))) for s in self.schedules.values()]
+        return min((t for t in times if t is not None), default=None)
+
+
+def _at(expression: str) -> datetime.datetime | None:
+    if not (expression.startswith("at(") and expression.endswith(")")):
+        return None
+    return datetime.datetime.fromisoformat(expression[3:-1]).replace(tzinfo=datetime.UTC)
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"__type": kind, "Message": message}
+
+
+def environment(fake: FakeScheduler) -> dict[str, str]:
+    """The variables that point the function's timers at ``fake``."""
+    return {
+        "TIMERS_GROUP": GROUP,
+        "TIMERS_TARGET_ARN": "arn:aws:lambda:local:000000000000:function:local",
+        "TIMERS_ROLE_ARN": "arn:aws:iam::000000000000:role/local-timers",
+        "AWS_ENDPOINT_URL_SCHEDULER": fake.url,
+    }
