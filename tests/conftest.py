@@ -25,6 +25,8 @@ from lambdagram.runtime import ensure_event_loop
 
 from tests.support.webhook import WebhookClient
 
+pytest_plugins = ["lambdagram.testing"]  # the testing kit bot developers use (tests/bot/)
+
 T = TypeVar("T")
 TOKEN = "123456789:TEST-token-not-real-0123456789abcd"
 SECRET = "test-secret_0123456789"

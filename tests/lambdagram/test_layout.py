@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "lambdagram"
-NOT_DEPLOYED = ("lambdagram.local", "lambdagram.cli", "lambdagram.__main__")
+NOT_DEPLOYED = ("lambdagram.local", "lambdagram.cli", "lambdagram.__main__", "lambdagram.testing")
 
 
 def module_name(path: Path) -> str:
