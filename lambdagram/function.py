@@ -39,7 +39,7 @@ from lambdagram.observability import Metric, count, instrument, logger, metrics
 from lambdagram.redaction import redact
 from lambdagram.runtime import ensure_event_loop
 from lambdagram.settings import Settings, SettingsError
-from lambdagram.ssm import ParameterError, resolve_parameters
+from lambdagram.ssm import SECRETS, ParameterError, resolve_parameters
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -65,6 +65,29 @@ class Lambdagram:
         self._internal: Callable[[Any, Any], dict[str, Any]] = self._run_internal
         self._work: LambdaHandler = self._run_worker
         snapstart.register(self)
+
+    @classmethod
+    def from_polling(
+        cls,
+        path: str | os.PathLike[str],
+        main: str = "main",
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> Lambdagram:
+        """A polling bot's entry file handed over as it is: its ``main()`` runs up to
+        ``start_polling`` (`lambdagram.polling_main`), and its Dispatcher, Bot defaults and
+        ``start_polling`` data become the bot's. Its config can read ``BOT_TOKEN`` and the
+        other secrets from the environment: their SSM parameters are read first."""
+        from lambdagram.polling_main import capture
+
+        source = os.environ if environ is None else environ
+        if any(source.get(f"{name}_PARAM") and not source.get(name) for name in SECRETS):
+            resolved = resolve_parameters(source)
+            if environ is None:
+                os.environ.update({k: v for k, v in resolved.items() if k in SECRETS})
+        captured = capture(path, main)
+        captured.dispatcher.workflow_data.update(captured.data)
+        return cls(captured.dispatcher, default=captured.default, environ=environ)
 
     def lambda_handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """The Lambda entry point (``handler.handler``)."""

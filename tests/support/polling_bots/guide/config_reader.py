@@ -1,0 +1,8 @@
+import os
+
+
+class Settings:
+    bot_token = os.environ["BOT_TOKEN"]
+
+
+config = Settings()
