@@ -21,10 +21,17 @@ if TYPE_CHECKING:
 # bot, whose modules import aiogram.
 lazy_types.install()
 
-__all__ = ["BotSetupError", "Lambdagram"]
+__all__ = ["BotSetupError", "Lambdagram", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("lambdagram")
+        except PackageNotFoundError:  # a source tree (this repository, a bot's copy)
+            return "0.5.0"
     if name == "Lambdagram":
         from lambdagram.function import Lambdagram
 
