@@ -13,9 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import aiohttp
-
-from lambdagram.ssm import sign_v4
+from lambdagram.aws_http import SignedClient, Unreachable, error_of
 
 TIMEOUT = 5.0
 
@@ -34,18 +32,8 @@ class Scheduler:
 
     def __init__(self, group: str, environ: Mapping[str, str]) -> None:
         self.group = group
-        self.region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or ""
-        self.endpoint = (
-            environ.get("AWS_ENDPOINT_URL_SCHEDULER")
-            or environ.get("AWS_ENDPOINT_URL")
-            or f"https://scheduler.{self.region}.amazonaws.com"
-        ).rstrip("/")
-        self._credentials = (
-            environ.get("AWS_ACCESS_KEY_ID", ""),
-            environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            environ.get("AWS_SESSION_TOKEN"),
-        )
-        self._session: aiohttp.ClientSession | None = None
+        self._client = SignedClient("scheduler", environ, timeout=TIMEOUT)
+        self.endpoint = self._client.endpoint
 
     async def create(self, name: str, schedule: dict[str, Any]) -> str:
         """Create schedule ``name`` in the group; its ARN. An existing one of that name is a
@@ -102,35 +90,20 @@ class Scheduler:
         encoded = urlencode(sorted((query or {}).items()), quote_via=quote)  # SigV4: sorted
         url = self.endpoint + path + (f"?{encoded}" if encoded else "")
         payload = json.dumps(body).encode() if body is not None else b""
-        headers = {"Content-Type": "application/json"}
-        signed = sign_v4(
-            method, url, headers, payload, self._credentials, self.region, "scheduler"
-        )
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
         try:
-            async with self._session.request(
-                method, url, data=payload or None, headers=signed
-            ) as r:
-                status, text = r.status, await r.read()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            msg = f"cannot reach EventBridge Scheduler at {self.endpoint} ({type(error).__name__})"
-            raise SchedulerError(msg) from None
-        try:
-            parsed = json.loads(text) if text else {}
-        except ValueError:
-            parsed = {}
+            status, answer = await self._client.request(
+                method, url, {"Content-Type": "application/json"}, payload
+            )
+        except Unreachable as error:
+            raise SchedulerError(str(error)) from None
         if not 200 <= status < 300:
-            kind = str(parsed.get("__type") or parsed.get("Code") or "").rpartition("#")[2]
-            detail = parsed.get("Message") or parsed.get("message") or ""
+            kind, detail = error_of(answer)
             msg = f"EventBridge Scheduler refused {method} {path}: {status} {kind} {detail}"
             raise SchedulerError(msg.rstrip(), kind, status)
-        return parsed if isinstance(parsed, dict) else {}
+        return answer
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
 
 class SchedulerBackend:

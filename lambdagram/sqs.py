@@ -15,9 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
-
-from lambdagram.ssm import sign_v4
+from lambdagram.aws_http import SignedClient, Unreachable, error_of
 
 TIMEOUT = 3.0
 _CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -28,24 +26,12 @@ class QueueError(RuntimeError):
 
 
 class Queue:
-    """One SQS queue, by URL; the HTTP session is made on first use."""
+    """One SQS queue, by URL."""
 
     def __init__(self, url: str, environ: Mapping[str, str]) -> None:
         self.url = url
-        self.region = (
-            environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or _region_of(url)
-        )
-        self.endpoint = (
-            environ.get("AWS_ENDPOINT_URL_SQS")
-            or environ.get("AWS_ENDPOINT_URL")
-            or f"https://sqs.{self.region}.amazonaws.com"
-        ).rstrip("/") + "/"
-        self._credentials = (
-            environ.get("AWS_ACCESS_KEY_ID", ""),
-            environ.get("AWS_SECRET_ACCESS_KEY", ""),
-            environ.get("AWS_SESSION_TOKEN"),
-        )
-        self._session: aiohttp.ClientSession | None = None
+        self._client = SignedClient("sqs", environ, _region_of(url), timeout=TIMEOUT)
+        self.endpoint = self._client.endpoint + "/"
 
     async def send(self, body: str, group: str, dedupe_id: str) -> str:
         """Put ``body`` on message group ``group`` (a FIFO queue); the message's id."""
@@ -68,38 +54,25 @@ class Queue:
         )
 
     async def _call(self, action: str, request: dict[str, Any]) -> dict[str, Any]:
-        body = json.dumps(request).encode()
         headers = {"Content-Type": _CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{action}"}
-        signed = sign_v4(
-            "POST", self.endpoint, headers, body, self._credentials, self.region, "sqs"
-        )
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
         try:
-            async with self._session.post(self.endpoint, data=body, headers=signed) as answer:
-                status, text = answer.status, await answer.read()
-        except (aiohttp.ClientError, TimeoutError) as error:
-            msg = f"cannot reach SQS at {self.endpoint} ({type(error).__name__}: {error})"
-            raise QueueError(msg) from None
-        try:
-            parsed = json.loads(text) if text else {}
-        except ValueError:
-            parsed = {}
-        if status != 200 or not isinstance(parsed, dict):
-            kind = str(parsed.get("__type", "")).rpartition("#")[2] if parsed else ""
-            detail = parsed.get("message") or parsed.get("Message") if parsed else None
-            msg = f"SQS refused {action} on {self.url}: {status} {kind} {detail or ''}".rstrip()
+            status, answer = await self._client.request(
+                "POST", self.endpoint, headers, json.dumps(request).encode()
+            )
+        except Unreachable as error:
+            raise QueueError(str(error)) from None
+        if status != 200:
+            kind, detail = error_of(answer)
+            msg = f"SQS refused {action} on {self.url}: {status} {kind} {detail}".rstrip()
             raise QueueError(msg)
-        return parsed
+        return answer
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._client.close()
 
 
 def _region_of(url: str) -> str:
-    """The region in a queue URL (``https://sqs.<region>.amazonaws.com/...``), else us-east-1."""
+    """The region in a queue URL (``https://sqs.<region>.amazonaws.com/...``), else ''."""
     host = url.split("/")[2] if url.count("/") >= 2 else ""
     parts = host.split(".")
-    return parts[1] if len(parts) > 2 and parts[0] == "sqs" else "us-east-1"
+    return parts[1] if len(parts) > 2 and parts[0] == "sqs" else ""

@@ -7,7 +7,6 @@ does. The bot is ``tests/support/bots/long.py``.
 
 from __future__ import annotations
 
-import datetime
 import json
 import subprocess
 import sys
@@ -17,9 +16,6 @@ from typing import Any
 
 import pytest
 import redis
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from lambdagram.local.events import (
     LambdaContext,
@@ -29,7 +25,6 @@ from lambdagram.local.events import (
 )
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
-from lambdagram.ssm import sign_v4
 
 from tests.conftest import SECRET, handler_client
 from tests.support.sqs import CREDENTIALS, REGION, FifoQueue, MotoServer, sqs_client
@@ -258,31 +253,6 @@ def test_without_a_queue_long_handlers_run_inline_and_the_cold_start_says_so(
     logged = caplog.text
     assert "flagged long" in logged
     assert "LONG_WORK_QUEUE_URL is not set" in logged
-
-
-def test_the_queue_requests_are_signed_as_botocore_signs_them() -> None:
-    body = b'{"QueueUrl": "https://sqs.eu-west-1.amazonaws.com/1/q.fifo"}'
-    headers = {
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": "AmazonSQS.SendMessage",
-    }
-    url = "https://sqs.eu-west-1.amazonaws.com/"
-    reference = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
-    SigV4Auth(Credentials("AKID", "secret", "token-1"), "sqs", "eu-west-1").add_auth(reference)
-    when = datetime.datetime.strptime(reference.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
-
-    ours = sign_v4(
-        "POST",
-        url,
-        headers,
-        body,
-        ("AKID", "secret", "token-1"),
-        "eu-west-1",
-        "sqs",
-        now=when.replace(tzinfo=datetime.UTC),
-    )
-
-    assert ours["Authorization"] == reference.headers["Authorization"]
 
 
 def test_a_bot_without_long_handlers_imports_nothing_of_the_queue(bot_env: dict[str, str]) -> None:

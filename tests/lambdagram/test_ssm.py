@@ -18,27 +18,53 @@ from lambdagram.ssm import ParameterError, resolve_parameters, sign_v4
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG"}
 
 
-def test_the_signature_is_the_one_botocore_computes() -> None:
-    body = b'{"Names": ["/a"], "WithDecryption": true}'
-    headers = {
-        "Content-Type": "application/x-amz-json-1.1",
-        "X-Amz-Target": "AmazonSSM.GetParameters",
-    }
-    url = "https://ssm.eu-west-1.amazonaws.com/"
-    reference = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
-    SigV4Auth(Credentials("AKIDEXAMPLE", "secret", "token-1"), "ssm", "eu-west-1").add_auth(
+SIGNED = [
+    pytest.param(  # SSM at cold start
+        "POST",
+        "https://ssm.eu-west-1.amazonaws.com/",
+        b'{"Names": ["/a"], "WithDecryption": true}',
+        {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AmazonSSM.GetParameters"},
+        "ssm",
+        id="ssm",
+    ),
+    pytest.param(  # the long-work queue (lambdagram.sqs)
+        "POST",
+        "https://sqs.eu-west-1.amazonaws.com/",
+        b'{"QueueUrl": "https://sqs.eu-west-1.amazonaws.com/1/q.fifo"}',
+        {"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AmazonSQS.SendMessage"},
+        "sqs",
+        id="sqs",
+    ),
+    pytest.param(  # the timers (lambdagram.scheduler): a GET with a sorted query string
+        "GET",
+        "https://scheduler.eu-west-1.amazonaws.com/schedules?MaxResults=100&NamePrefix=c1-"
+        "&ScheduleGroup=lambdagram-dev",
+        b"",
+        {"Content-Type": "application/json"},
+        "scheduler",
+        id="scheduler",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "body", "headers", "service"), SIGNED)
+def test_the_signature_is_the_one_botocore_computes(
+    method: str, url: str, body: bytes, headers: dict[str, str], service: str
+) -> None:
+    reference = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
+    SigV4Auth(Credentials("AKIDEXAMPLE", "secret", "token-1"), service, "eu-west-1").add_auth(
         reference
     )
     when = datetime.datetime.strptime(reference.headers["X-Amz-Date"], "%Y%m%dT%H%M%SZ")
 
     ours = sign_v4(
-        "POST",
+        method,
         url,
         headers,
         body,
         ("AKIDEXAMPLE", "secret", "token-1"),
         "eu-west-1",
-        "ssm",
+        service,
         now=when.replace(tzinfo=datetime.UTC),
     )
 
