@@ -20,7 +20,14 @@ FRESH=${FRESH_DIR:-/var/tmp/lambdagram-fresh}
 BASE=$FRESH/$SUITE-pristine
 TARGET=$FRESH/$SUITE
 REPORT=$ROOT/.tmp/fresh-machine-$SUITE.txt
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
+case "$SUITE" in  # Ubuntu's releases: its archive, all four components as an install enables
+  noble|jammy|oracular|plucky)
+    MIRROR=${MIRROR:-http://archive.ubuntu.com/ubuntu}
+    EXTRA=(--components=main,restricted,universe,multiverse)
+    SCRIPT=/usr/share/debootstrap/scripts/gutsy  # what debootstrap's Ubuntu scripts link to
+    ;;
+  *) MIRROR=${MIRROR:-http://deb.debian.org/debian}; EXTRA=(); SCRIPT= ;;
+esac
 
 say() { printf '[fresh] %s\n' "$*" | tee -a "$REPORT" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -33,8 +40,13 @@ command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get inst
 if [ ! -f "$BASE/.done" ]; then
   say "debootstrap --variant=minbase $SUITE (make, git, ca-certificates, python3, sudo)"
   rm -rf "$BASE"
-  debootstrap --variant=minbase --include=make,git,ca-certificates,python3,sudo \
-    "$SUITE" "$BASE" "$MIRROR" > "$ROOT/.tmp/fresh-debootstrap.log" 2>&1
+  if [ -n "$SCRIPT" ]; then  # Ubuntu's archive key: Debian packages it
+    [ -f /usr/share/keyrings/ubuntu-archive-keyring.gpg ] || {
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ubuntu-keyring >/dev/null; }
+    EXTRA+=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg)
+  fi
+  debootstrap --variant=minbase --include=make,git,ca-certificates,python3,sudo "${EXTRA[@]}" \
+    "$SUITE" "$BASE" "$MIRROR" $SCRIPT > "$ROOT/.tmp/fresh-debootstrap.log" 2>&1
   touch "$BASE/.done"
 fi
 

@@ -37,6 +37,36 @@ class Mutant:
 
 
 MUTANTS = [
+    # long work (issue 16)
+    Mutant(
+        "a chat's later update overtakes its queued long one",
+        "lambdagram/delivery.py",
+        "  if redis.call('ZCARD', KEYS[5]) > 0 then leave() return {'enqueue'} end\n",
+        "",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "the worker's commit leaves the update on its chat's queue",
+        "lambdagram/delivery.py",
+        "elseif ARGV[5] == '-' then\n  redis.call('ZREM', KEYS[4], ARGV[6])\n",
+        "elseif ARGV[5] == '-' then\n",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "a queued update delivered again runs again on the webhook",
+        "lambdagram/delivery.py",
+        "  if mode ~= 'work' then leave() return {'queued'} end\n",
+        "",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    # timers (issue 17)
+    Mutant(
+        "a timer delivered twice runs twice",
+        "lambdagram/job_runs.py",
+        '            f"job:{timer}:{at}",\n',
+        '            f"job:{timer}:{at}:{id(event)}",\n',
+        ("tests/lambdagram/test_timers.py",),
+    ),
     Mutant(
         "lost lock committed anyway",
         "lambdagram/dispatch.py",
@@ -247,21 +277,21 @@ MUTANTS = [
     Mutant(
         "CHAT_WAITERS ignored",
         "lambdagram/dispatch.py",
-        "        max_waiters=runtime.settings.chat_waiters,\n",
+        '        max_waiters=runtime.settings.chat_waiters if mode != "work" else 1000,\n',
         "",
         ("tests/lambdagram/test_updates.py",),
     ),
     Mutant(
         "a commit run again is not recognised",
         "lambdagram/delivery.py",
-        "if redis.call('GET', KEYS[1]) == 'done:' .. ARGV[1] then return 1 end\n",
+        "if redis.call('GET', KEYS[1]) == mark then return 1 end\n",
         "",
         ("tests/test_outages.py",),
     ),
     Mutant(
         "a claim run again is not recognised",
         "lambdagram/delivery.py",
-        "  if seen == 'p:' .. token then return claimed() end\n",
+        "  if seen == 'p:' .. token then leave() return claimed() end\n",
         "",
         ("tests/test_outages.py",),
     ),
