@@ -40,10 +40,13 @@ command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get inst
 if [ ! -f "$BASE/.done" ]; then
   say "debootstrap --variant=minbase $SUITE (make, git, ca-certificates, python3, sudo)"
   rm -rf "$BASE"
-  if [ -n "$SCRIPT" ]; then  # Ubuntu's archive key: Debian packages it
-    [ -f /usr/share/keyrings/ubuntu-archive-keyring.gpg ] || {
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ubuntu-keyring >/dev/null; }
-    EXTRA+=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg)
+  if [ -n "$SCRIPT" ]; then  # Ubuntu's archive key, where this machine has it (ubuntu-keyring)
+    if [ -f /usr/share/keyrings/ubuntu-archive-keyring.gpg ]; then
+      EXTRA+=(--keyring=/usr/share/keyrings/ubuntu-archive-keyring.gpg)
+    else
+      say "no Ubuntu archive key here (package ubuntu-keyring): the root's packages are not verified"
+      EXTRA+=(--no-check-gpg)
+    fi
   fi
   debootstrap --variant=minbase --include=make,git,ca-certificates,python3,sudo "${EXTRA[@]}" \
     "$SUITE" "$BASE" "$MIRROR" $SCRIPT > "$ROOT/.tmp/fresh-debootstrap.log" 2>&1
