@@ -12,6 +12,7 @@ import gc
 import ipaddress
 import secrets
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from aiogram.client.default import DefaultBotProperties
@@ -143,30 +144,22 @@ class WebhookApp:
             kinds = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload)
             return _refuse_internal(f"unknown internal event {kinds}: not one the engine makes")
         logger.set_correlation_id(str(raw.get("update_id")))
-        try:
-            body = await close_album(self.runtime(), raw, max_wait=self._start_budget(context))
-        except Unprocessable as error:
-            return _refuse_internal(f"the album event cannot be processed: {error}")
-        except WebhookError as error:
-            logger.error("album not closed; Lambda retries", extra={"reason": error.message})
-            raise
-        logger.info("album processed", extra={"outcome": outcome(body)})
-        return body
+        return await _internal_kind(
+            "album",
+            close_album(self.runtime(), raw, max_wait=self._start_budget(context)),
+            failed="album not closed; Lambda retries",
+        )
 
     async def _job(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """A timer fired (`lambdagram.job_runs`)."""
         from lambdagram.job_runs import run_job  # only bots with timers get here
 
         logger.set_correlation_id(f"{event.get('timer')}@{event.get('at')}")
-        try:
-            body = await run_job(self.runtime(), event, max_wait=self._start_budget(context))
-        except Unprocessable as error:
-            return _refuse_internal(f"the timer's event cannot be run: {error}")
-        except WebhookError as error:
-            logger.error("job not run; it is retried", extra={"reason": error.message})
-            raise
-        logger.info("job processed", extra={"outcome": outcome(body)})
-        return body
+        return await _internal_kind(
+            "job",
+            run_job(self.runtime(), event, max_wait=self._start_budget(context)),
+            failed="job not run; it is retried",
+        )
 
     async def work(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Run an SQS batch of the long-work queue (`lambdagram.worker`)."""
@@ -233,6 +226,22 @@ def refusal(error: WebhookError) -> dict[str, Any]:
     else:
         note_on_metrics_line("webhook request refused", fields)
     return {"ok": False, "error": error.code, "description": description}
+
+
+async def _internal_kind(
+    kind: str, running: Coroutine[Any, Any, dict[str, Any]], *, failed: str
+) -> dict[str, Any]:
+    """One internal event of ``kind`` run: refused (not retried) if it cannot be processed, a
+    `WebhookError` logged and raised (Lambda or Scheduler retries), else logged done."""
+    try:
+        body = await running
+    except Unprocessable as error:
+        return _refuse_internal(f"the {kind} event cannot be processed: {error}")
+    except WebhookError as error:
+        logger.error(failed, extra={"reason": error.message})
+        raise
+    logger.info(f"{kind} processed", extra={"outcome": outcome(body)})
+    return body
 
 
 def _refuse_internal(reason: str) -> dict[str, Any]:
