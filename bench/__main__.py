@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lambdagram.local import fake_scheduler
 from lambdagram.local.events import lambda_event, message_update
 from lambdagram.local.fake_sqs import FakeSQS, environment
 from lambdagram.local.fake_telegram import FakeTelegram
@@ -239,6 +240,75 @@ def long_work(env: dict[str, str], count: int) -> dict[str, Any]:
     }
 
 
+SCHEDULER_PER_FIRING = 1.00 / 1_000_000  # EventBridge Scheduler, past 14 million a month free
+
+
+def timer_jobs(env: dict[str, str], count: int) -> dict[str, Any]:
+    """The timer path (tests/support/bots/reminders.py, the stand-in Scheduler on loopback):
+    the function's time for a handler that makes a timer, and for the job when it fires."""
+    with fake_scheduler.FakeScheduler() as scheduler:
+        process = LambdaProcess(
+            {
+                **env,
+                **fake_scheduler.environment(scheduler),
+                "AWS_REGION": "local",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "LAMBDAGRAM_APP": "tests.support.bots.reminders:app",
+            },
+            quiet=True,
+        )
+        try:
+            make, fire = [], []
+            for n in range(count + 10):  # the first 10 warm up
+                chat = 920_000 + n
+                answer = process.invoke(
+                    lambda_event(message_update("/remind 1", chat_id=chat), secret=SECRET)
+                )
+                if n >= 10:
+                    make.append(float(answer["ms"]))
+            due = scheduler.due(
+                datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1)
+            )
+            for i, event in enumerate(due):
+                answer = process.invoke(event)
+                if i >= 10:
+                    fire.append(float(answer["ms"]))
+        finally:
+            process.close()
+    return {"make": make, "fire": fire}
+
+
+def report_timers(timers: dict[str, Any]) -> None:
+    """The timer path's figures: the function's time per timer made and per job run, the cost."""
+    m50, m99 = percentile(timers["make"], 50), percentile(timers["make"], 99)
+    f50, f99 = percentile(timers["fire"], 50), percentile(timers["fire"], 99)
+    table(
+        f"Timers ({len(timers['fire'])} reminders through the stand-in Scheduler on loopback)",
+        ["", "p50", "p99"],
+        [
+            ["a handler that makes a timer (CreateSchedule over loopback HTTP)", f"{m50:.2f} ms",
+             f"{m99:.2f} ms"],
+            ["the job when it fires (claim, the chat's state, one Bot API call, commit)",
+             f"{f50:.2f} ms", f"{f99:.2f} ms"],
+        ],
+    )  # fmt: skip
+    firing = 1_000_000 * SCHEDULER_PER_FIRING
+    requests = 1_000_000 * PER_REQUEST
+    duration = 1_000_000 * MEMORY_GB * math.ceil(f50) / 1000 * GB_SECOND
+    table(
+        "Cost per million jobs fired (the job's own Bot API and handler time included above)",
+        ["item", "per million"],
+        [
+            ["EventBridge Scheduler firings ($1.00 per million past the free 14 million)",
+             f"${firing:.2f}"],
+            ["the function's requests", f"${requests:.2f}"],
+            [f"the job's duration: {math.ceil(f50)} ms x {MEMORY_GB:g} GB", f"${duration:.2f}"],
+            ["**total**", f"**${firing + requests + duration:.2f}**"],
+        ],
+    )  # fmt: skip
+
+
 def log_volume(env: dict[str, str], updates: list[dict[str, Any]], log: Path) -> dict[str, Any]:
     """What a warm function writes for CloudWatch per update at the deployed log level."""
     log.parent.mkdir(parents=True, exist_ok=True)  # .tmp/ is not in a fresh clone
@@ -447,9 +517,11 @@ def main(argv: list[str] | None = None) -> int:
             for n in args.workers.split(",")
         }
         longs = long_work(env, 200)
+        jobs = timer_jobs(env, 200)
 
     report(cold, packaged, ours, reference, rates, len(updates), logs)
     report_long_work(longs)
+    report_timers(jobs)
     return 0
 
 
