@@ -207,3 +207,40 @@ def test_aiogram_dialogs_background_manager_goes_through_redis_and_the_updates_c
     assert "The job is done." in json.dumps(polled)
     assert "The job finished already." in json.dumps(polled)
     assert on_lambda == polled
+
+
+def test_several_aiogram_dialogs_and_a_stack_reset_answer_as_under_polling(
+    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    """A dialog started on top of another, its result handed back, /start resetting the stack
+    from inside the second one, across a cold start: call for call as under polling."""
+    pytest.importorskip("aiogram_dialog")
+    module = f"{BOTS}.dialogs"
+    script = [say("/start"), "Settings", "Louder", "restart", "Louder", "Done", "Settings",
+              say("/start"), "Settings", "Cancel"]  # fmt: skip
+
+    def run(driver: Any) -> list[Any]:
+        seen: list[ApiCall] = []
+        steps: list[Any] = []
+        for step in script:
+            if step == "restart":
+                if isinstance(driver, LambdaDriver):
+                    driver.restart()
+                continue
+            made = driver.send(press(seen, step) if isinstance(step, str) else step)
+            seen.extend(made)
+            steps.append(masked(made))
+        driver.close()
+        return steps
+
+    telegram.clear()
+    polled = run(PollingDriver(module, telegram))
+    telegram.clear()
+    on_lambda = run(LambdaDriver(module, bot_env, telegram))
+
+    shown = json.dumps(polled)
+    assert "Settings: volume 2." in shown
+    assert "Menu. Volume 2." in shown  # the result came back to the menu
+    assert "Menu. Volume 0." in shown  # /start reset the stack
+    for index, (expected, actual) in enumerate(zip(polled, on_lambda, strict=True)):
+        assert actual == expected, f"step {index}"
