@@ -244,3 +244,32 @@ def test_several_aiogram_dialogs_and_a_stack_reset_answer_as_under_polling(
     assert "Menu. Volume 0." in shown  # /start reset the stack
     for index, (expected, actual) in enumerate(zip(polled, on_lambda, strict=True)):
         assert actual == expected, f"step {index}"
+
+
+def test_a_throttling_cache_holds_per_instance_and_one_in_fsm_data_across_instances(
+    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    """The common TTLCache throttle works as under polling within one instance and forgets at
+    a cold start (each instance has its own cache); kept in FSM data, it holds across them."""
+    module = f"{BOTS}.throttling"
+
+    def texts(made: list[ApiCall]) -> list[str]:
+        return [str(c.params.get("text")) for c in made if c.method == "sendMessage"]
+
+    telegram.clear()
+    polling = PollingDriver(module, telegram)
+    polled = [
+        texts(polling.send(say(text))) for text in ("/memory", "/memory", "/state", "/state")
+    ]
+    polling.close()
+    telegram.clear()
+    lam = LambdaDriver(module, bot_env, telegram)
+    warm = [texts(lam.send(say(text))) for text in ("/memory", "/memory", "/state", "/state")]
+    lam.restart()
+    cold = [texts(lam.send(say(text))) for text in ("/memory", "/state")]
+    lam.close()
+
+    assert polled == [["done: /memory"], ["slow down (memory)"], ["done: /state"],
+                      ["slow down (state)"]]  # fmt: skip
+    assert warm == polled  # one instance: as under polling
+    assert cold == [["done: /memory"], ["slow down (state)"]]  # the cache forgot; Redis did not
