@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from tests.support.ported import (
 pytestmark = pytest.mark.slow
 
 BOTS = "tests.support.bots"
+BOTS_DIR = Path(__file__).resolve().parent / "support" / "bots"
 
 
 def say(text: str | None, chat_id: int = 1001, **extra: Any) -> dict[str, Any]:
@@ -273,3 +275,32 @@ def test_a_throttling_cache_holds_per_instance_and_one_in_fsm_data_across_instan
                       ["slow down (state)"]]  # fmt: skip
     assert warm == polled  # one instance: as under polling
     assert cold == [["done: /memory"], ["slow down (state)"]]  # the cache forgot; Redis did not
+
+
+def test_a_gettext_translated_bot_answers_each_user_in_their_language_as_under_polling(
+    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    """aiogram's I18n over compiled catalogs beside the bot (the zip carries bot/** as it is):
+    a German-speaking user and an English-speaking one, across a cold start."""
+    pytest.importorskip("babel")
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    catalog = BOTS_DIR / "i18n_bot" / "locales" / "de" / "LC_MESSAGES"
+    with (catalog / "messages.po").open("rb") as po, (catalog / "messages.mo").open("wb") as mo:
+        write_mo(mo, read_po(po))  # what `pybabel compile` does where the bot is built
+    german = {"from": {"id": 1001, "is_bot": False, "first_name": "Ada", "language_code": "de"}}
+    english = {"from": {"id": 2002, "is_bot": False, "first_name": "Alan", "language_code": "en"}}
+    updates = [
+        say("/start", extra=german),
+        say("/start", chat_id=2002, extra=english),
+        say("Guten Tag", extra=german),
+        say("Good day", chat_id=2002, extra=english),
+    ]
+
+    polled = as_polling(f"{BOTS}.i18n_bot", updates, telegram)
+    on_lambda = through_lambdagram(f"{BOTS}.i18n_bot", updates, bot_env, telegram, kill_after=2)
+
+    assert "Hallo, Ada!" in json.dumps(polled)
+    assert "You said: Good day" in json.dumps(polled)
+    assert on_lambda == polled
