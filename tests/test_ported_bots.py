@@ -144,12 +144,11 @@ def masked(calls: list[ApiCall]) -> list[Any]:
     return without_ids
 
 
-def test_an_aiogram_dialog_bot_answers_on_lambdagram_exactly_as_under_polling(
-    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
-) -> None:
-    pytest.importorskip("aiogram_dialog")
-    module = f"{BOTS}.dialog"
-    script = [say("/start"), say("Ada"), "M", "Back", "L", "restart", "Confirm", say("/start")]
+def both_ways(
+    module: str, script: list[Any], env: dict[str, str], telegram: FakeTelegram
+) -> tuple[list[Any], list[Any]]:
+    """``script`` (updates, button labels to press, "restart") under polling, then under
+    lambdagram (a cold instance at each "restart"): each step's masked calls, both ways."""
 
     def run(driver: Any) -> list[Any]:
         seen: list[ApiCall] = []
@@ -168,7 +167,17 @@ def test_an_aiogram_dialog_bot_answers_on_lambdagram_exactly_as_under_polling(
     telegram.clear()
     polled = run(PollingDriver(module, telegram))
     telegram.clear()
-    on_lambda = run(LambdaDriver(module, bot_env, telegram))
+    return polled, run(LambdaDriver(module, env, telegram))
+
+
+def test_an_aiogram_dialog_bot_answers_on_lambdagram_exactly_as_under_polling(
+    bot_env: dict[str, str], telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    pytest.importorskip("aiogram_dialog")
+    module = f"{BOTS}.dialog"
+    script = [say("/start"), say("Ada"), "M", "Back", "L", "restart", "Confirm", say("/start")]
+
+    polled, on_lambda = both_ways(module, script, bot_env, telegram)
 
     assert any("Ordered a L for Ada." in json.dumps(step) for step in polled)
     for index, (expected, actual) in enumerate(zip(polled, on_lambda, strict=True)):
@@ -221,24 +230,7 @@ def test_several_aiogram_dialogs_and_a_stack_reset_answer_as_under_polling(
     script = [say("/start"), "Settings", "Louder", "restart", "Louder", "Done", "Settings",
               say("/start"), "Settings", "Cancel"]  # fmt: skip
 
-    def run(driver: Any) -> list[Any]:
-        seen: list[ApiCall] = []
-        steps: list[Any] = []
-        for step in script:
-            if step == "restart":
-                if isinstance(driver, LambdaDriver):
-                    driver.restart()
-                continue
-            made = driver.send(press(seen, step) if isinstance(step, str) else step)
-            seen.extend(made)
-            steps.append(masked(made))
-        driver.close()
-        return steps
-
-    telegram.clear()
-    polled = run(PollingDriver(module, telegram))
-    telegram.clear()
-    on_lambda = run(LambdaDriver(module, bot_env, telegram))
+    polled, on_lambda = both_ways(module, script, bot_env, telegram)
 
     shown = json.dumps(polled)
     assert "Settings: volume 2." in shown
