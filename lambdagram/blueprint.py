@@ -33,6 +33,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from lambdagram import handler_cache, lazy_types
 from lambdagram.albums import AlbumMiddleware
 from lambdagram.fsm import UpdateStorage
+from lambdagram.names import ENGINE_OBSERVERS, JOBS_KEY, LONG_FLAG
 
 Configure = Callable[[Dispatcher], object]
 """What a polling bot's ``main()`` does to its Dispatcher before ``start_polling``."""
@@ -72,6 +73,8 @@ class Blueprint:
             from lambdagram import long_work  # only bots with long handlers import it
 
             long_work.install(self.root)
+        self.registers_jobs = JOBS_KEY in self.root.workflow_data
+        """Whether the bot registered timer jobs (`lambdagram.timers.Jobs.setup`)."""
         self.collects_albums = any(
             isinstance(m, AlbumMiddleware)
             for router in routers_of(self.root)
@@ -178,9 +181,9 @@ def flagged_long(root: Router) -> list[str]:
         getattr(handler.callback, "__qualname__", repr(handler.callback))
         for router in routers_of(root)
         for name, observer in router.observers.items()
-        if name not in {"update", "error"}
+        if name not in ENGINE_OBSERVERS
         for handler in observer.handlers
-        if handler.flags.get("long")
+        if handler.flags.get(LONG_FLAG)
     ]
 
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.command == "timers":
-        print("on" if "lambdagram_jobs" in load_app().blueprint.root.workflow_data else "off")
+        print("on" if load_app().blueprint.registers_jobs else "off")
         return 0
     if args.command == "long-work":
         handlers = load_app().blueprint.long_handlers

@@ -272,8 +272,7 @@ class Claim:
 
     @property
     def queued_key(self) -> str:
-        """The chat's updates on the long-work queue (a sorted set: id -> kept until)."""
-        return f"{PREFIX}:{self.slot}:queued"
+        return queued_key(self.slot)
 
     @property
     def attempts_key(self) -> str:
@@ -451,6 +450,11 @@ class Claim:
 def dedupe_key(slot: str, update_id: int | str) -> str:
     """The key that remembers whether an update was processed (or is being processed)."""
     return f"{PREFIX}:{slot}:update:{update_id}"
+
+
+def queued_key(slot: str) -> str:
+    """The chat's updates on the long-work queue (a sorted set: id -> kept until)."""
+    return f"{PREFIX}:{slot}:queued"
 
 
 def chat_slot(bot_id: int, key: StorageKey | None) -> str:

@@ -39,6 +39,7 @@ from lambdagram.dispatch import (
 )
 from lambdagram.errors import ChatLocked, OutOfTime, UpdateInFlight
 from lambdagram.fsm import BufferedStorage, UpdateStorage
+from lambdagram.names import JOBS_KEY
 from lambdagram.observability import Metric, count, logger
 from lambdagram.parsing import Unprocessable
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
@@ -48,7 +49,7 @@ from lambdagram.storage import create_storage
 async def run_job(runtime: Runtime, event: dict[str, Any], max_wait: float) -> dict[str, Any]:
     """Run the fired timer ``event`` once; `Unprocessable` if it is not one this bot can run."""
     await prepare(runtime)
-    jobs = runtime.blueprint.root.workflow_data.get(timers.JOBS_KEY)
+    jobs = runtime.blueprint.root.workflow_data.get(JOBS_KEY)
     name = str(event.get("name"))
     callback = jobs.callbacks.get(name) if isinstance(jobs, timers.Jobs) else None
     chat_id = event.get("chat_id")

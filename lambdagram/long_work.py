@@ -31,12 +31,11 @@ from aiogram import BaseMiddleware, Bot, Router
 from aiogram.dispatcher.flags import get_flag
 from aiogram.types import Chat, TelegramObject
 
+from lambdagram.names import ENGINE_OBSERVERS, LONG_FLAG
 from lambdagram.observability import logger
 
-FLAG = "long"
 DEFAULT_ACTION = "typing"
 ACTION_EVERY = 4.0  # seconds; Telegram shows an action for 5 s (or until the bot sends)
-NOT_OBSERVED = frozenset({"update", "error"})  # the engine's own observers, not the bot's
 
 
 @dataclass(slots=True)
@@ -66,7 +65,7 @@ def install(root: Router) -> None:
     handler of the routers below it)."""
     middleware = LongWork()
     for name, observer in root.observers.items():
-        if name not in NOT_OBSERVED:
+        if name not in ENGINE_OBSERVERS:
             observer.middleware.register(middleware)
 
 
@@ -79,7 +78,7 @@ class LongWork(BaseMiddleware):
         event: TelegramObject,
         data: dict[str, Any],
     ) -> Any:
-        flag = get_flag(data, FLAG)
+        flag = get_flag(data, LONG_FLAG)
         run = _run.get()
         if not flag or run is None:
             return await handler(event, data)
@@ -138,7 +137,7 @@ def warn_inline(names: list[str]) -> None:
     """Once per cold start: flagged handlers that run inline because there is no queue."""
     logger.warning(
         f"{len(names)} handler(s) flagged long ({', '.join(names[:5])}) run inside the "
-        "webhook's answer: LONG_WORK_QUEUE_URL is not set (deploy with longWork: true, or set "
+        "webhook's answer: LONG_WORK_QUEUE_URL is not set (deploy with longWork=on, or set "
         "it to the queue's URL)",
         extra={"alert": "long_work"},
     )

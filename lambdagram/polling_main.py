@@ -90,15 +90,16 @@ def _captured() -> Iterator[None]:
     original_start, original_run = Dispatcher.start_polling, Dispatcher.run_polling
     original_call = Bot.__call__
 
-    async def start_polling(self: Dispatcher, *bots: Bot, **data: Any) -> None:
+    def stop(dispatcher: Dispatcher, bots: tuple[Bot, ...], data: dict[str, Any]) -> _Stop:
         default = bots[0].default if bots else None
         data = {k: v for k, v in data.items() if k not in _POLLING_ARGUMENTS}
-        raise _Stop(Captured(self, default, data))
+        return _Stop(Captured(dispatcher, default, data))
+
+    async def start_polling(self: Dispatcher, *bots: Bot, **data: Any) -> None:
+        raise stop(self, bots, data)
 
     def run_polling(self: Dispatcher, *bots: Bot, **data: Any) -> None:
-        default = bots[0].default if bots else None
-        data = {k: v for k, v in data.items() if k not in _POLLING_ARGUMENTS}
-        raise _Stop(Captured(self, default, data))
+        raise stop(self, bots, data)
 
     async def closed(
         self: Bot, method: TelegramMethod[Any], request_timeout: int | None = None

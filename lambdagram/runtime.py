@@ -105,7 +105,7 @@ class Runtime:
 
             queue = Queue(settings.long_work_queue_url, os.environ)
         timers = None
-        if settings.timers_group and "lambdagram_jobs" in blueprint.root.workflow_data:
+        if settings.timers_group and blueprint.registers_jobs:
             from lambdagram.scheduler import Scheduler, SchedulerBackend  # bots with jobs only
 
             timers = SchedulerBackend(
@@ -131,6 +131,5 @@ class Runtime:
         await self.redis.aclose()
         if self.queue is not None:
             await self.queue.close()
-        close = getattr(self.timers, "close", None)
-        if close is not None:
-            await close()
+        if self.timers is not None:
+            await self.timers.close()

@@ -42,8 +42,8 @@ from aiogram.dispatcher.event.handler import CallableObject
 from aiogram.types import TelegramObject, Update
 
 from lambdagram.deferred import INTERNAL_KEY
+from lambdagram.names import JOBS_KEY
 
-JOBS_KEY = "lambdagram_jobs"  # the bot's `Jobs`, in its Dispatcher's workflow data
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # filled in by Scheduler at each firing
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +60,8 @@ class Backend(Protocol):
     async def delete(self, name: str) -> bool: ...
 
     async def names(self, prefix: str) -> list[str]: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

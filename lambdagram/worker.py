@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from lambdagram import budget, long_work
-from lambdagram.delivery import PREFIX
+from lambdagram.delivery import queued_key
 from lambdagram.errors import WebhookError
 from lambdagram.observability import Metric, count, logger, outcome
 from lambdagram.redaction import redact
@@ -124,7 +124,7 @@ async def _dequeue(runtime: Runtime, group: str, update_id: int) -> None:
     """Take a dead-lettered update off its chat's queue (its group is the chat's slot)."""
     if group.startswith("{") and group.endswith("}"):
         try:
-            await runtime.redis.zrem(f"{PREFIX}:{group}:queued", str(update_id))
+            await runtime.redis.zrem(queued_key(group), str(update_id))
         except Exception as error:
             logger.warning(
                 "could not take the update off the chat's queue", extra={"reason": str(error)}
