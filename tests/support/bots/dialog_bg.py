@@ -15,6 +15,7 @@ from aiogram_dialog.widgets.kbd import Button
 from aiogram_dialog.widgets.text import Const
 
 from lambdagram import Lambdagram
+from tests.support.bots import unique_intents  # noqa: F401  (two runs compare: see there)
 
 
 class Job(StatesGroup):

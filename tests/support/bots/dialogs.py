@@ -13,6 +13,7 @@ from aiogram_dialog.widgets.kbd import Button, Cancel, Start
 from aiogram_dialog.widgets.text import Const, Format
 
 from lambdagram import Lambdagram
+from tests.support.bots import unique_intents  # noqa: F401  (two runs compare: see there)
 
 
 class Menu(StatesGroup):
