@@ -75,7 +75,7 @@ AWS ?= aws
 SSM = $(AWS) --region $(REGION) ssm
 SSM_GET = $(SSM) get-parameter --with-decryption --query Parameter.Value --output text --name $(SSM_PATH)
 
-.PHONY: params deploy preflight webhook-set webhook-info alarm-email remove local-up local-params local-deploy local-send local-down
+.PHONY: params deploy preflight webhook-set webhook-info alarm-email broadcast remove local-up local-params local-deploy local-send local-down
 
 params: setup  ## BOT_TOKEN=... REDIS_URL=... : the stage's SecureStrings in SSM (the webhook secret made once)
 	@STAGE=$(STAGE) REGION=$(REGION) AWS="$(AWS)" scripts/params.sh
@@ -104,6 +104,15 @@ alarm-email: deploy-tools  ## EMAIL=you@example.com : subscribe to the stage's a
 	test -n "$$arn" || { echo "error: no AlarmTopicArn in 'serverless info $(SLS_ARGS)' (alarms=off, or not deployed)" >&2; exit 1; }; \
 	$(AWS) --region $(REGION) sns subscribe --topic-arn "$$arn" --protocol email --notification-endpoint "$(EMAIL)" >/dev/null && \
 	echo "$(EMAIL) subscribed to $$arn: confirm the link in the mail AWS sends"
+
+broadcast: setup  ## through the deployed function: ACTION=start TO=chats.txt TEXT=... (or COPY=chat:msg) | ACTION=status [ID=...] | ACTION=cancel ID=...
+	@mkdir -p .tmp && $(PY) -m lambdagram broadcast $(or $(ACTION),status) $(ID) --payload \
+		$(if $(TO),--to "$(TO)") $(if $(TEXT),--text "$(TEXT)") $(if $(COPY),--copy "$(COPY)") \
+		$(if $(PARSE_MODE),--parse-mode $(PARSE_MODE)) > .tmp/broadcast-request.json
+	@$(AWS) --region $(REGION) lambda invoke --function-name lambdagram-$(STAGE)-webhook \
+		--payload fileb://.tmp/broadcast-request.json \
+		.tmp/broadcast-answer.json >/dev/null && \
+	$(PY) -c 'import json,sys; a=json.load(open(".tmp/broadcast-answer.json")); print("\n".join(a.get("lines") or [str(a.get("description") or a)])); sys.exit(0 if a.get("ok") else 1)'
 
 remove: deploy-tools  ## delete the stage's stack (the SSM parameters stay)
 	$(SLS) remove $(SLS_ARGS)

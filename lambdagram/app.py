@@ -139,6 +139,9 @@ class WebhookApp:
         job = payload.get("job") if isinstance(payload, dict) else None
         if isinstance(job, dict):
             return await self._job(job, context)
+        asked = payload.get("broadcast") if isinstance(payload, dict) else None
+        if isinstance(asked, dict):
+            return await self._broadcast(asked)
         raw = payload.get("album") if isinstance(payload, dict) else None
         if not isinstance(raw, dict):
             kinds = sorted(map(str, payload)) if isinstance(payload, dict) else type(payload)
@@ -160,6 +163,17 @@ class WebhookApp:
             run_job(self.runtime(), event, max_wait=self._start_budget(context)),
             failed="job not run; it is retried",
         )
+
+    async def _broadcast(self, asked: dict[str, Any]) -> dict[str, Any]:
+        """An operator's broadcast request (``make broadcast``: a direct, synchronous invoke,
+        so Redis inside the VPC is reached from where it is); its answer lines."""
+        from lambdagram.broadcasts import BroadcastError, BroadcastsUnavailable, carry_out
+
+        try:
+            lines = await carry_out(self.runtime(), asked)
+        except (BroadcastError, BroadcastsUnavailable) as error:
+            return _refuse_internal(f"the broadcast request cannot be carried out: {error}")
+        return {"ok": True, "lines": lines}
 
     async def work(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """Run an SQS batch of the long-work queue (`lambdagram.worker`)."""

@@ -33,7 +33,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from lambdagram import handler_cache, lazy_types
 from lambdagram.albums import AlbumMiddleware
 from lambdagram.fsm import UpdateStorage
-from lambdagram.names import ENGINE_OBSERVERS, JOBS_KEY, LONG_FLAG
+from lambdagram.names import BROADCASTS_KEY, ENGINE_OBSERVERS, JOBS_KEY, LONG_FLAG
 
 Configure = Callable[[Dispatcher], object]
 """What a polling bot's ``main()`` does to its Dispatcher before ``start_polling``."""
@@ -75,12 +75,19 @@ class Blueprint:
             long_work.install(self.root)
         self.registers_jobs = JOBS_KEY in self.root.workflow_data
         """Whether the bot registered timer jobs (`lambdagram.timers.Jobs.setup`)."""
+        self.broadcasts = BROADCASTS_KEY in self.root.workflow_data
+        """Whether the bot sends broadcasts (`lambdagram.broadcasts.setup_broadcasts`)."""
         self.collects_albums = any(
             isinstance(m, AlbumMiddleware)
             for router in routers_of(self.root)
             for observer in router.observers.values()
             for m in (*observer.middleware, *observer.outer_middleware)
         )
+
+    @property
+    def needs_queue(self) -> bool:
+        """Whether the bot has work for the long-work queue and its worker."""
+        return bool(self.long_handlers) or self.broadcasts
 
     def dispatcher(self, storage: BaseStorage) -> Dispatcher:
         """A new Dispatcher over ``storage`` with the bot's handlers, middlewares and data."""

@@ -39,6 +39,22 @@ def main(argv: list[str] | None = None) -> int:
         "deadletter", help="updates this aiogram could not process (uses the function's env)"
     )
     dead.add_argument("action", choices=["list", "replay"])
+    cast = commands.add_parser(
+        "broadcast", help="one message to many chats through the worker (uses the function's env)"
+    )
+    cast.add_argument("action", choices=["start", "status", "cancel"])
+    cast.add_argument("id", nargs="?", help="for status and cancel: the broadcast's id")
+    cast.add_argument("--to", metavar="FILE", help="for start: chat ids, one per line")
+    what = cast.add_mutually_exclusive_group()
+    what.add_argument("--text", help="for start: the message's text")
+    what.add_argument("--copy", metavar="CHAT:MESSAGE", help="for start: copy this message")
+    cast.add_argument("--parse-mode", choices=["HTML", "MarkdownV2"], help="for --text")
+    cast.add_argument(
+        "--payload",
+        action="store_true",
+        help="print the request as the deployed function's internal event (make broadcast "
+        "invokes the function with it) instead of carrying it out here",
+    )
     hook = commands.add_parser(
         "webhook", help="register the deployed function with Telegram (setWebhook and friends)"
     )
@@ -59,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands.add_parser(
         "long-work",
-        help="print on if the bot flags a handler long (it needs the queue and worker), else off",
+        help="print on if the bot flags a handler long or sends broadcasts (it needs the queue "
+        "and worker), else off",
     )
     commands.add_parser(
         "timers", help="print on if the bot registers jobs (it needs the scheduler), else off"
@@ -69,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         print("on" if load_app().blueprint.registers_jobs else "off")
         return 0
     if args.command == "long-work":
-        handlers = load_app().blueprint.long_handlers
-        print("on" if handlers else "off")
-        for name in handlers:
+        blueprint = load_app().blueprint
+        print("on" if blueprint.needs_queue else "off")
+        for name in blueprint.long_handlers:
             print(f"  long: {name}", file=sys.stderr)
+        if blueprint.broadcasts:
+            print("  broadcasts: the worker sends them", file=sys.stderr)
         return 0
     if args.command == "demo":
         from lambdagram.local import demo
@@ -87,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         except SettingsError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
+    if args.command == "broadcast":
+        return _broadcast(args, cast)
     if args.command == "webhook":
         return _webhook(args)
     if args.command == "poll":
@@ -117,6 +138,25 @@ def _webhook(args: argparse.Namespace) -> int:
         )
     except (webhook_cli.WebhookCommandError, SettingsError, ParameterError) as error:
         print(f"error: {redact(str(error))}", file=sys.stderr)  # it runs in deploy logs
+        return 1
+
+
+def _broadcast(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from lambdagram import broadcast_cli
+    from lambdagram.broadcasts import BroadcastError, BroadcastsUnavailable
+    from lambdagram.settings import SettingsError
+    from lambdagram.sqs import QueueError
+
+    if args.action == "start" and not (args.to and (args.text or args.copy)):
+        parser.error("start needs --to FILE and --text TEXT or --copy CHAT:MESSAGE")
+    if args.action == "cancel" and not args.id:
+        parser.error("cancel needs the broadcast's id")
+    try:
+        if args.payload:
+            return broadcast_cli.print_payload(args, sys.stdout)
+        return broadcast_cli.run(args, sys.stdout, load_app())
+    except (SettingsError, BroadcastError, BroadcastsUnavailable, QueueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
 
 

@@ -88,7 +88,8 @@ async def dispatch(
     Telegram sent it (what goes on the long-work queue); ``from_queue``: the worker runs it."""
     storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
     dispatcher = runtime.blueprint.dispatcher(storage)
-    mode = "work" if from_queue else "web" if runtime.queue and raw and not album else ""
+    deferring = runtime.queue is not None and runtime.blueprint.long_handlers and raw and not album
+    mode = "work" if from_queue else "web" if deferring else ""
     try:
         return await _process(
             runtime, update, dispatcher, storage, max_wait, reply_in_webhook, album, raw, mode
@@ -175,7 +176,12 @@ async def _process(
     try:
         async with claim.renewing(), span("handlers"), asyncio.timeout(left):
             extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
-            with _long_work(mode) as run, UpdateStorage.serving(storage), _timers(runtime):
+            with (
+                _long_work(mode) as run,
+                UpdateStorage.serving(storage),
+                _timers(runtime),
+                broadcasting(runtime),
+            ):
                 async with background.noted() as tasks:
                     result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
                 await background.settle(tasks, budget.left())  # under the lock, before commit
@@ -257,6 +263,15 @@ def _timers(runtime: Runtime) -> contextlib.AbstractContextManager[Any]:
     from lambdagram import timers
 
     return timers.serving(runtime.timers)
+
+
+def broadcasting(runtime: Runtime) -> contextlib.AbstractContextManager[Any]:
+    """The process's broadcasts service for this update's handlers (`lambdagram.broadcasts`)."""
+    if not runtime.blueprint.broadcasts:
+        return contextlib.nullcontext()
+    from lambdagram import broadcasts
+
+    return broadcasts.serving(broadcasts.service_of(runtime))
 
 
 def _long_work(mode: str) -> contextlib.AbstractContextManager[Any]:

@@ -30,6 +30,7 @@ from lambdagram.delivery import (
 )
 from lambdagram.dispatch import (
     RETRYABLE_BOT_API_ERRORS,
+    broadcasting,
     commit,
     given_back,
     handler_failed,
@@ -119,9 +120,17 @@ async def run_job(runtime: Runtime, event: dict[str, Any], max_wait: float) -> d
             "scheduled_at": at,
             "timer": timer,
         }
+        if runtime.blueprint.broadcasts:  # a daily digest, say: a job may start a broadcast
+            from lambdagram import broadcasts
+
+            arguments["broadcasts"] = broadcasts.Broadcasts(broadcasts.service_of(runtime), origin)
         left = budget.left()
         try:
-            with timers.serving(runtime.timers), UpdateStorage.serving(storage):
+            with (
+                timers.serving(runtime.timers),
+                UpdateStorage.serving(storage),
+                broadcasting(runtime),
+            ):
                 async with claim.renewing(), asyncio.timeout(left):
                     async with background.noted() as tasks:
                         await callback.call(**arguments)

@@ -65,6 +65,8 @@ class Metric(StrEnum):
     QUEUED = "UpdatesQueued"  # put on the long-work queue by the webhook
     QUEUE_ERRORS = "QueueErrors"  # the long-work queue refused or could not be reached
     WORKER_RETRIES = "WorkerRetries"  # a queued update handed back to the queue for later
+    BROADCAST_SENT = "BroadcastMessagesSent"  # a broadcast's recipient got the message
+    BROADCAST_FAILED = "BroadcastMessagesFailed"  # refused by Telegram, or unconfirmed
 
 
 def count(metric: Metric, value: float = 1) -> None:

@@ -86,7 +86,7 @@ class Runtime:
     bot: Bot
     scripts: Scripts
     loop: asyncio.AbstractEventLoop
-    queue: Queue | None = None  # the long-work queue, when there is one and a long handler
+    queue: Queue | None = None  # the long-work queue, when there is one and work for it
     timers: Backend | None = None  # where timers are kept, when configured and the bot has jobs
     eviction_checked: bool = False
 
@@ -100,8 +100,8 @@ class Runtime:
         """Clients for the running loop; nothing connects until first used."""
         redis = create_redis(settings)
         queue = None
-        if settings.long_work_queue_url and blueprint.long_handlers:
-            from lambdagram.sqs import Queue  # only bots with long handlers import it
+        if settings.long_work_queue_url and blueprint.needs_queue:
+            from lambdagram.sqs import Queue  # only bots with long handlers or broadcasts
 
             queue = Queue(settings.long_work_queue_url, os.environ)
         timers = None

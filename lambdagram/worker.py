@@ -18,6 +18,7 @@ back ``MAX_ATTEMPTS`` times becomes the engine's dead letter, with the queue's o
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -56,9 +57,12 @@ async def run_batch(runtime: Runtime, event: dict[str, Any], context: Any) -> di
 
 async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> bool:
     """Run one record; False if it must come again (it could not run yet)."""
-    logger.remove_keys(["update_id", "update_type", "chat_id"])
+    logger.remove_keys(["update_id", "update_type", "chat_id", "broadcast"])
+    message = str(record.get("body", ""))
+    if message.startswith('{"broadcast":'):
+        return await _run_broadcast(runtime, message)
     try:
-        raw = long_work.update_of(str(record.get("body", "")))
+        raw = long_work.update_of(message)
     except ValueError as error:  # not ours: no attempt can go better; deleted
         count(Metric.INTERNAL_ERRORS)
         logger.error(
@@ -102,6 +106,18 @@ async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> b
         },
     )
     return True
+
+
+async def _run_broadcast(runtime: Runtime, body: str) -> bool:
+    """One round of a broadcast (`lambdagram.broadcasts.run`); False: deliver it again."""
+    from lambdagram import broadcasts
+
+    try:
+        return await broadcasts.run(runtime, json.loads(body)["broadcast"])
+    except Exception:  # Redis or the queue failing: the round comes again, nothing sent twice
+        count(Metric.WORKER_RETRIES)
+        logger.exception("broadcast round failed: the queue delivers it again")
+        return False
 
 
 async def _again_soon(runtime: Runtime, record: dict[str, Any]) -> None:

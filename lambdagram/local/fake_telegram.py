@@ -11,8 +11,10 @@ does), and the rest with ``true``. Point ``TELEGRAM_API_URL`` at `FakeTelegram.u
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -45,12 +47,50 @@ class _Failure:
 
 
 @dataclass
+class _Limits:
+    """Telegram's flood control as the fake plays it: messages a second for the whole bot
+    (a sliding second), chats that blocked the bot, and 429s drawn at random."""
+
+    per_second: int = 0  # 0: no limit
+    flood_chance: float = 0.0
+    retry_after: int = 1
+    blocked: set[str] = field(default_factory=set)
+    sent_at: deque[float] = field(default_factory=deque)
+    floods: int = 0
+    draw: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def refusal(self, chat_id: str) -> tuple[int, dict[str, Any]] | None:
+        """The error for one more message now, or None if Telegram would take it (counted)."""
+        if chat_id in self.blocked:
+            return 403, _error(403, "Forbidden: bot was blocked by the user")
+        now = time.monotonic()
+        while self.sent_at and self.sent_at[0] <= now - 1.0:
+            self.sent_at.popleft()
+        over = self.per_second and len(self.sent_at) >= self.per_second
+        if over or (self.flood_chance and self.draw.random() < self.flood_chance):
+            self.floods += 1
+            body = _error(429, f"Too Many Requests: retry after {self.retry_after}")
+            body["parameters"] = {"retry_after": self.retry_after}
+            return 429, body
+        self.sent_at.append(now)
+        return None
+
+
+def _error(code: int, description: str) -> dict[str, Any]:
+    return {"ok": False, "error_code": code, "description": description}
+
+
+_SENDING = ("send", "copymessage", "forwardmessage")  # what the limits count (not sendChatAction)
+
+
+@dataclass
 class _State:
     calls: list[ApiCall] = field(default_factory=list)
     failures: dict[str, _Failure] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
     valid_tokens: set[str] | None = None
     results: Results = field(default_factory=Results)
+    limits: _Limits = field(default_factory=_Limits)
     updates: list[dict[str, Any]] = field(default_factory=list)  # not confirmed yet
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(init=False)
@@ -91,6 +131,7 @@ class FakeTelegram(LoopbackHTTPServer):
             self.state.failures.clear()
             self.state.updates.clear()
             self.state.results = Results()  # message ids start over
+            self.state.limits = _Limits()
 
     def send_update(self, update: dict[str, Any]) -> None:
         """Queue ``update`` for ``getUpdates`` (as a user's message reaches Telegram)."""
@@ -112,6 +153,27 @@ class FakeTelegram(LoopbackHTTPServer):
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
         self._plan(method, _Failure(error_code, json.dumps(body).encode()))
+
+    def limit(
+        self, per_second: int = 30, *, flood_chance: float = 0.0, retry_after: int = 1
+    ) -> None:
+        """Answer 429 with ``retry_after`` as Telegram does past ``per_second`` messages in any
+        second (and at random, one message in ``1/flood_chance``)."""
+        with self.state.lock:
+            limits = self.state.limits
+            limits.per_second, limits.flood_chance = per_second, flood_chance
+            limits.retry_after = retry_after
+
+    def block(self, *chat_ids: int) -> None:
+        """These chats blocked the bot: messages to them are refused with a 403."""
+        with self.state.lock:
+            self.state.limits.blocked.update(str(chat) for chat in chat_ids)
+
+    @property
+    def floods(self) -> int:
+        """How many 429s the limits answered."""
+        with self.state.lock:
+            return self.state.limits.floods
 
     def fail_raw(
         self, method: str, status: int, body: str, content_type: str = "text/html"
@@ -160,6 +222,15 @@ class _Handler(JSONRequestHandler):
         if method.lower() == "getupdates" and failure is None:
             self._get_updates(token, params)
             return
+        name = method.lower()
+        if failure is None and name.startswith(_SENDING) and name != "sendchataction":
+            with self.state.lock:
+                refused = self.state.limits.refusal(str(params.get("chat_id", "")))
+                if refused is not None:
+                    self.state.calls.append(ApiCall(token, method, params, None))
+            if refused is not None:
+                self.reply_json(*refused)
+                return
         accepted = failure is None or failure.status == 200  # done, whatever the answer says
         result = self._result(token, method.lower(), params) if accepted else None
         with self.state.lock:

@@ -175,7 +175,7 @@ def test_long_work_is_a_fifo_queue_a_worker_with_its_own_role_and_a_capped_mappi
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["LongWorkQueue", "Arn"]}
 
 
-def test_the_webhook_may_only_send_to_the_queue_and_the_worker_only_receive_from_it(
+def test_the_webhook_may_only_send_to_the_queue_and_the_worker_only_use_its_own_queue(
     template: dict[str, Any],
 ) -> None:
     webhook = actions(
@@ -200,6 +200,7 @@ def test_the_webhook_may_only_send_to_the_queue_and_the_worker_only_receive_from
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",  # a broadcast's next round, to its own queue only
     }
     assert "lambda:InvokeFunction" not in worker
     assert {"ssm:GetParameters", "kms:Decrypt"} <= worker

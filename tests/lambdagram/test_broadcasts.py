@@ -1,0 +1,366 @@
+"""Broadcasts: started by a handler, sent by the worker at the bot's pace, once per recipient.
+
+Real parts: redis-server, the fake Bot API (here with Telegram's flood control: 429 with
+``retry_after`` past 30 messages a second, and chats that blocked the bot), moto's SQS server
+as the long-work queue, Lambda's SQS event in its real shape. The bot is
+``tests/support/bots/announcer.py``.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from lambdagram.local.events import LambdaContext, lambda_event, message_update
+from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.local.lambda_process import LambdaProcess
+
+from tests.conftest import SECRET, close_handler, handler_client, import_handler
+from tests.support.sqs import CREDENTIALS, REGION, FifoQueue, MotoServer, sqs_client
+from tests.support.webhook import WebhookClient
+
+BOT = "tests.support.bots.announcer"
+ADMIN = 1001
+
+
+@pytest.fixture
+def queue(moto: MotoServer) -> FifoQueue:
+    moto.reset()
+    return FifoQueue.create(sqs_client(moto.url), visibility=2)
+
+
+@pytest.fixture
+def cast_env(bot_env: dict[str, str], moto: MotoServer, queue: FifoQueue) -> dict[str, str]:
+    return {
+        **bot_env,
+        **CREDENTIALS,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL_SQS": moto.url,
+        "LONG_WORK_QUEUE_URL": queue.url,
+        "BROADCAST_RATE": "200",
+    }
+
+
+@pytest.fixture
+def bot(
+    cast_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> Iterator[WebhookClient]:
+    yield from handler_client(cast_env, telegram, monkeypatch, BOT)
+
+
+def work_until_empty(
+    bot: WebhookClient, queue: FifoQueue, timeout_ms: int = 60_000, patience: float = 60.0
+) -> int:
+    """Worker invocations until the queue is empty, as the event source mapping makes them."""
+    invocations, deadline = 0, time.monotonic() + patience
+    while time.monotonic() < deadline:
+        event = queue.receive(10, wait=1)
+        if not event["Records"]:
+            if not queue.bodies():
+                return invocations
+            continue
+        response = bot.handler(event, LambdaContext(timeout_ms=timeout_ms))
+        queue.settle(event, response)
+        invocations += 1
+    pytest.fail("the queue did not empty")
+
+
+def received(telegram: FakeTelegram, text: str) -> collections.Counter[int]:
+    """How many times each chat got ``text`` (calls Telegram took, not refused ones)."""
+    return collections.Counter(
+        int(call.params["chat_id"])
+        for call in telegram.calls_to("sendMessage")
+        if call.result is not None and call.params.get("text") == text
+    )
+
+
+def started_id(reply_texts: list[str]) -> str:
+    [line] = [t for t in reply_texts if t.startswith("Broadcast ")]
+    return line.split()[1]
+
+
+def test_an_announcement_reaches_every_recipient_once(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    reply = bot.say("/announce 2001-2150 Hello all", chat_id=ADMIN)
+
+    broadcast = started_id(reply.texts)
+    assert [b["broadcast"]["id"] for b in queue.bodies()] == [broadcast]
+    work_until_empty(bot, queue)
+    got = received(telegram, "Hello all")
+    assert sorted(got) == list(range(2001, 2151))
+    assert set(got.values()) == {1}
+    status = bot.say(f"/progress {broadcast}", chat_id=ADMIN)
+    assert (
+        f"{broadcast} done: 150 sent, 0 failed, 0 skipped, 0 unconfirmed, 0 left"
+        in (status.texts[0])
+    )
+
+
+def test_the_update_delivered_again_starts_no_second_broadcast(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    update = message_update("/announce 3001-3020 Once", chat_id=ADMIN)
+    first = bot.post(update)
+    telegram_retry = bot.post(update)
+
+    assert telegram_retry.status == 200
+    assert len(queue.bodies()) == 1
+    work_until_empty(bot, queue)
+    assert set(received(telegram, "Once").values()) == {1}
+    assert started_id(first.texts)
+
+
+def test_a_round_delivered_twice_sends_nobody_a_second_message(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    reply = bot.say("/announce 4001-4040 Twice?", chat_id=ADMIN)
+    broadcast = started_id(reply.texts)
+    body = json.dumps({"broadcast": {"id": broadcast, "round": 0}}, separators=(",", ":"))
+    queue.client.send_message(  # SQS's at-least-once: the same round once more
+        QueueUrl=queue.url,
+        MessageBody=body,
+        MessageGroupId=f"bc-{broadcast}",
+        MessageDeduplicationId="redelivered",
+    )
+
+    work_until_empty(bot, queue)
+
+    got = received(telegram, "Twice?")
+    assert len(got) == 40
+    assert set(got.values()) == {1}
+
+
+def test_telegrams_flood_control_is_honoured_and_nobody_is_missed(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    telegram.limit(30, flood_chance=0.05, retry_after=1)
+
+    reply = bot.say("/announce 5001-5060 Paced", chat_id=ADMIN)
+    work_until_empty(bot, queue)
+
+    assert telegram.floods > 0  # Telegram said "retry after 1" and the sender waited it out
+    got = received(telegram, "Paced")
+    assert sorted(got) == list(range(5001, 5061))
+    assert set(got.values()) == {1}
+    status = bot.say(f"/progress {started_id(reply.texts)}", chat_id=ADMIN)
+    assert "60 sent, 0 failed" in status.texts[0]
+
+
+def test_chats_that_blocked_the_bot_are_recorded_and_skipped_next_time(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    telegram.block(6003, 6007)
+
+    first = started_id(bot.say("/announce 6001-6010 One", chat_id=ADMIN).texts)
+    work_until_empty(bot, queue)
+    second = started_id(bot.say("/announce 6001-6010 Two", chat_id=ADMIN).texts)
+    work_until_empty(bot, queue)
+
+    assert sorted(received(telegram, "Two")) == [6001, 6002, 6004, 6005, 6006, 6008, 6009, 6010]
+    tried = [int(c.params["chat_id"]) for c in telegram.calls_to("sendMessage")]
+    assert tried.count(6003) == 1  # refused once with 403, never tried again
+    one = bot.say(f"/progress {first}", chat_id=ADMIN).texts[0]
+    two = bot.say(f"/progress {second}", chat_id=ADMIN).texts[0]
+    assert "8 sent, 2 failed, 0 skipped" in one
+    assert "8 sent, 0 failed, 2 skipped" in two
+
+
+def test_a_cancelled_broadcast_sends_no_more(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    broadcast = started_id(bot.say("/announce 7001-7030 Never", chat_id=ADMIN).texts)
+
+    stopped = bot.say(f"/stop {broadcast}", chat_id=ADMIN)
+    work_until_empty(bot, queue)
+
+    assert f"{broadcast} cancelled: 0 sent" in stopped.texts[0]
+    assert received(telegram, "Never") == collections.Counter()
+
+
+def test_a_long_broadcast_goes_on_in_rounds_before_each_workers_timeout(
+    bot: WebhookClient,
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("lambdagram.broadcasts.RESERVE", 0.5)
+    monkeypatch.setattr("lambdagram.broadcasts.SLICE", 5)
+    telegram.hang("sendMessage", 0.05)  # each send takes a while: one round cannot do them all
+    bot.say("/announce 8001-8080 Rounds", chat_id=ADMIN)
+
+    invocations = work_until_empty(bot, queue, timeout_ms=2_000)
+
+    assert invocations > 1
+    rounds = {
+        json.loads(r["body"])["broadcast"]["round"] for b in queue.batches for r in b["Records"]
+    }
+    assert len(rounds) == invocations  # each invocation a round of its own, in turn
+    got = received(telegram, "Rounds")
+    assert len(got) == 80
+    assert set(got.values()) == {1}
+
+
+def test_a_copy_of_the_admins_message_goes_out_as_copy_message(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    original = message_update("Big news", chat_id=ADMIN, extra={"message_id": 77})["message"]
+    bot.say("/forward 9001-9003", chat_id=ADMIN, extra={"reply_to_message": original})
+
+    work_until_empty(bot, queue)
+
+    copies = telegram.calls_to("copyMessage")
+    assert sorted(int(c.params["chat_id"]) for c in copies) == [9001, 9002, 9003]
+    assert {(str(c.params["from_chat_id"]), str(c.params["message_id"])) for c in copies} == {
+        (str(ADMIN), "77")
+    }
+
+
+def test_a_worker_killed_midway_leaves_nobody_messaged_twice_and_says_who_is_unconfirmed(
+    cast_env: dict[str, str], queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    env = {**cast_env, "LAMBDAGRAM_APP": f"{BOT}:app", "BROADCAST_RATE": "50"}
+    webhook = LambdaProcess(env, quiet=True)
+    update = message_update("/announce 10001-10100 Survive", chat_id=ADMIN)
+    assert webhook.invoke(lambda_event(update, secret=SECRET))["statusCode"] == 200
+    worker = LambdaProcess(env, quiet=True)
+    worker.start(queue.receive(10))
+    deadline = time.monotonic() + 60
+    while len(received(telegram, "Survive")) < 30 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.kill()  # SIGKILL mid-broadcast, as Lambda's timeout or a crash does
+    worker.close()
+    assert len(received(telegram, "Survive")) < 100
+
+    second = LambdaProcess(env, quiet=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            event = queue.receive(10, wait=1)
+            if event["Records"]:
+                queue.settle(event, second.invoke(event))
+            elif not queue.bodies():
+                break
+    finally:
+        second.close()
+        webhook.close()
+
+    got = received(telegram, "Survive")
+    assert set(got.values()) == {1}  # nobody twice
+    marks = redis_client.hgetall(next(iter(redis_client.scan_iter("lg:*:marks"))))
+    unconfirmed = {int(chat) for chat, mark in marks.items() if mark == "i"}
+    assert len(unconfirmed) <= 8  # at most the sends in flight when it died
+    assert set(range(10001, 10101)) - set(got) <= unconfirmed  # a miss is always reported
+
+
+def test_the_cli_starts_a_broadcast_from_a_file_and_reports_its_progress(
+    cast_env: dict[str, str],
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recipients = tmp_path / "subscribers.txt"
+    recipients.write_text("# our subscribers\n11001\n11002\n\n11003  # the third\n11002\n")
+    env = {**cast_env, "LAMBDAGRAM_APP": f"{BOT}:app"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lambdagram", "broadcast", *args],
+            env={**env, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    started = cli("start", "--to", str(recipients), "--text", "From the terminal")
+    assert started.returncode == 0, started.stderr
+    assert "ready: 0 sent, 0 failed, 0 skipped, 0 unconfirmed, 3 left of 3" in started.stdout
+    broadcast = started.stdout.split()[1]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    module = import_handler(BOT)
+    try:
+        work_until_empty(WebhookClient(module.handler, SECRET, telegram), queue)
+    finally:
+        close_handler(module)
+
+    assert sorted(received(telegram, "From the terminal")) == [11001, 11002, 11003]
+    status = cli("status", broadcast)
+    assert f"{broadcast} done: 3 sent" in status.stdout
+    listed = cli("status")
+    assert broadcast in listed.stdout
+
+
+def test_the_cli_names_the_line_that_is_not_a_chat_id(
+    cast_env: dict[str, str], tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    recipients = tmp_path / "subscribers.txt"
+    recipients.write_text("11001\n@channel\n")
+
+    command = ["broadcast", "start", "--to", str(recipients), "--text", "Hi"]
+    result = subprocess.run(
+        [sys.executable, "-m", "lambdagram", *command],
+        env={**cast_env, "LAMBDAGRAM_APP": f"{BOT}:app", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert f"error: {recipients}:2: '@channel' is not a chat id" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_operator_starts_one_through_the_deployed_function_as_make_broadcast_does(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    """``make broadcast``: the CLI prints the request as an internal event (no Redis needed
+    where it runs), and the function, invoked with it, starts the broadcast and answers."""
+    recipients = tmp_path / "chats.txt"
+    recipients.write_text("12001\n12002\n")
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lambdagram",
+            "broadcast",
+            "start",
+            "--to",
+            str(recipients),
+            "--text",
+            "Via the function",
+            "--payload",
+        ],
+        env={"LAMBDAGRAM_APP": f"{BOT}:app", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    answer = bot.handler(json.loads(printed.stdout), LambdaContext())
+    work_until_empty(bot, queue)
+    listed = bot.handler({"lambdagram": {"broadcast": {"action": "status"}}}, LambdaContext())
+    wrong = bot.handler({"lambdagram": {"broadcast": {"action": "cancel"}}}, LambdaContext())
+
+    assert answer["ok"] is True
+    assert answer["lines"][0].startswith("started cli")
+    assert sorted(received(telegram, "Via the function")) == [12001, 12002]
+    assert "done: 2 sent" in listed["lines"][0]
+    assert wrong["ok"] is False
+    assert "start, status or cancel (cancel with an id)" in wrong["description"]
