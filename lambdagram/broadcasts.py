@@ -198,6 +198,13 @@ class Store:
         raw = await self.redis.lrange(self._key(broadcast, "to"), start, start + most - 1)
         return [int(x) for x in raw]
 
+    async def marked(self, broadcast: str, chats: list[int]) -> list[bool]:
+        """Which of ``chats`` an earlier round (or an earlier place in the list) had."""
+        if not chats:
+            return []
+        marks = await self.redis.hmget(self._key(broadcast, "marks"), [str(c) for c in chats])
+        return [mark is not None for mark in marks]
+
     async def mark(self, broadcast: str, chat: int) -> bool:
         """Mark ``chat`` as being sent to; False if it was marked before (never send twice)."""
         return bool(await self.redis.hsetnx(self._key(broadcast, "marks"), str(chat), "i"))
@@ -459,9 +466,13 @@ class Sender:
         self.rate = rate
 
     async def send_all(self, chats: list[int], unreachable: list[bool]) -> None:
+        """Send to ``chats`` (those ``unreachable`` skipped), passing over the ones an earlier
+        round had (a resumed round must not spend the rate on them)."""
         pending: asyncio.Queue[tuple[int, bool]] = asyncio.Queue()
-        for item in zip(chats, unreachable, strict=True):
-            pending.put_nowait(item)
+        had = await self.store.marked(self.broadcast, chats)
+        for chat, gone, earlier in zip(chats, unreachable, had, strict=True):
+            if not earlier:
+                pending.put_nowait((chat, gone))
 
         async def work() -> None:
             while not pending.empty():
@@ -469,15 +480,19 @@ class Sender:
                 await self.send_one(chat, gone)
 
         async with asyncio.TaskGroup() as group:
-            for _ in range(min(IN_FLIGHT, len(chats))):
+            for _ in range(min(IN_FLIGHT, pending.qsize())):
                 group.create_task(work())
 
     async def send_one(self, chat: int, gone: bool) -> None:
-        if not await self.store.mark(self.broadcast, chat):
-            return  # an earlier round (or a duplicate in the list) had it
+        """One recipient: its slot of the rate, then its mark (so a worker killed while it
+        waits leaves nothing unconfirmed), the send, its outcome."""
         if gone:
-            await self.store.record(self.broadcast, chat, "skipped", "unreachable")
+            if await self.store.mark(self.broadcast, chat):
+                await self.store.record(self.broadcast, chat, "skipped", "unreachable")
             return
+        await asyncio.sleep(await self.rate.reserve())
+        if not await self.store.mark(self.broadcast, chat):
+            return  # another round had it meanwhile
         kind, reason = await self._deliver(chat)
         await self.store.record(self.broadcast, chat, kind, reason)
         count(Metric.BROADCAST_SENT if kind == "sent" else Metric.BROADCAST_FAILED)
@@ -487,7 +502,6 @@ class Sender:
     async def _deliver(self, chat: int) -> tuple[str, str]:
         floods = server_errors = 0
         while True:
-            await asyncio.sleep(await self.rate.reserve())
             try:
                 await self.bot(self.method(chat_id=chat, **self.params))
             except AcceptedButUnreadable:
@@ -497,6 +511,7 @@ class Sender:
                 await self.rate.pause(error.retry_after)  # every worker waits, as Telegram asks
                 if floods >= FLOOD_RETRIES:
                     return "failed", "429"
+                await asyncio.sleep(await self.rate.reserve())
             except TelegramMigrateToChat as error:
                 return "failed", f"migrated to {error.migrate_to_chat_id}"
             except TelegramForbiddenError:
@@ -509,6 +524,7 @@ class Sender:
                     return "failed", f"5xx {error.message}"[:80]
                 await asyncio.sleep(SERVER_RETRIES[server_errors])
                 server_errors += 1
+                await asyncio.sleep(await self.rate.reserve())
             except TelegramNetworkError:  # it may have left: never sent again
                 return "unconfirmed", "no answer"
             else:

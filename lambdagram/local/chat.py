@@ -192,14 +192,15 @@ def run() -> int:
                     f"  !! HTTP {response['statusCode']}: {response.get('body')}", file=sys.stderr
                 )
             shown: list[Button] = []
-            for line in bot_lines(telegram.calls[before:], response_json(response), shown):
+            made = telegram.calls[before:]
+            for line in bot_lines(made, response_json(response), shown, chat_id=CHAT_ID):
                 print(line)
-            if queue.messages:  # a long handler: answered at once, run by the worker now
-                print("  (answered at once; the worker runs the long handler...)")
+            if queue.messages:  # a long handler or a broadcast: the worker runs it now
+                print("  (answered at once; the worker runs what was queued...)")
                 before = len(telegram.calls)
                 with contextlib.redirect_stdout(logs):
                     queue.drain(run_worker(app))
-                for line in bot_lines(telegram.calls[before:], None, shown):
+                for line in bot_lines(telegram.calls[before:], None, shown, chat_id=CHAT_ID):
                     print(line)
             buttons = shown or buttons
         ensure_event_loop().run_until_complete(app.close())

@@ -44,16 +44,30 @@ def indent(text: str, prefix: str) -> str:
 
 
 def bot_lines(
-    calls: list[ApiCall], reply: dict[str, Any] | None, buttons: list[Button] | None = None
+    calls: list[ApiCall],
+    reply: dict[str, Any] | None,
+    buttons: list[Button] | None = None,
+    *,
+    chat_id: int | None = None,
 ) -> list[str]:
     """The bot's messages for one update: Bot API calls first, then the webhook reply.
 
-    Inline buttons shown are appended to ``buttons`` (numbered from 1 across the turn).
+    Inline buttons shown are appended to ``buttons`` (numbered from 1 across the turn). With
+    ``chat_id``, messages to other chats (a broadcast's) are summed up, a line per message.
     """
     shown = [] if buttons is None else buttons
     lines: list[str] = []
+    elsewhere: dict[str, set[str]] = {}
     for call in calls:
+        target = str(call.params.get("chat_id", chat_id))
+        if chat_id is not None and target != str(chat_id):
+            said = _call_lines(call.method, call.params, None, "Bot API call", [])
+            if said and call.result is not None:
+                elsewhere.setdefault(said[0].strip(), set()).add(target)
+            continue
         lines.extend(_call_lines(call.method, call.params, call.result, "Bot API call", shown))
+    for what, chats in elsewhere.items():
+        lines.append(f"  bot → {len(chats)} other chat(s): {what.removeprefix('bot < ')}")
     if reply and "method" in reply:
         params = {k: v for k, v in reply.items() if k != "method"}
         lines.extend(_call_lines(str(reply["method"]), params, None, "webhook reply", shown))

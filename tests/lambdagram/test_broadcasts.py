@@ -22,6 +22,7 @@ import redis
 from lambdagram.local.events import LambdaContext, lambda_event, message_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
+from lambdagram.timers import Target, job_event
 
 from tests.conftest import SECRET, close_handler, handler_client, import_handler
 from tests.support.sqs import CREDENTIALS, REGION, FifoQueue, MotoServer, sqs_client
@@ -364,3 +365,20 @@ def test_an_operator_starts_one_through_the_deployed_function_as_make_broadcast_
     assert "done: 2 sent" in listed["lines"][0]
     assert wrong["ok"] is False
     assert "start, status or cancel (cancel with an id)" in wrong["description"]
+
+
+def test_a_scheduled_job_may_start_a_broadcast_a_daily_digest_say(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    fired = job_event("digest", "c1001-u1-1", Target(ADMIN), {"to": "13001-13005"})
+    fired["lambdagram"]["job"]["at"] = "2026-12-02T09:00:00Z"  # Scheduler fills it in
+
+    done = bot.handler(fired, LambdaContext())
+    again = bot.handler(fired, LambdaContext())  # Scheduler delivers at least once
+    work_until_empty(bot, queue)
+
+    assert done == {"ok": True, "job": "digest"}
+    assert again.get("duplicate") is True
+    got = received(telegram, "Today's digest")
+    assert sorted(got) == list(range(13001, 13006))
+    assert set(got.values()) == {1}

@@ -94,7 +94,7 @@ def test_pressing_a_button_when_none_is_shown_says_so() -> None:
 def test_a_long_handler_is_answered_at_once_then_run_by_the_stand_in_worker_in_order() -> None:
     out = chat("tests.support.bots.long:app", "/draw 0.2\n/count\n")
 
-    assert "answered at once; the worker runs the long handler" in out
+    assert "answered at once; the worker runs what was queued" in out
     assert "bot … typing" in out
     assert out.index("drawing 1 done after 0.2 s") < out.index("1 drawing(s)")
 
@@ -106,3 +106,10 @@ def test_a_timer_fires_on_time_in_the_chat_with_the_chats_state() -> None:
     assert "Time's up! (state Reminding:waiting)" in out
     assert out.rstrip().endswith("you >")
     assert "bot < none" in out  # fired and gone (a one-time timer deletes itself)
+
+
+def test_a_broadcast_runs_on_the_stand_in_worker_and_is_summed_up_not_listed() -> None:
+    out = chat("tests.support.bots.announcer:app", "/announce 2001-2040 Hello all\n")
+
+    assert "Broadcast u" in out
+    assert "bot → 40 other chat(s): Hello all   [Bot API call: sendMessage]" in out

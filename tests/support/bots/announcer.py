@@ -3,7 +3,7 @@
 ``/announce <first>-<last> <text>`` sends ``text`` to the chats ``first`` to ``last`` (a
 stand-in for the bot's own subscriber list); replying ``/forward <first>-<last>`` to a
 message copies it to them. ``/progress <id>`` and ``/stop <id>`` ask after or cancel one.
-Only the admin (user 1001) may; anyone else is told so. A daily digest job broadcasts too.
+Only the admins may (user 1001, and 777: the local chat's user). A digest job broadcasts too.
 """
 
 from typing import Any
@@ -16,9 +16,9 @@ from lambdagram import Lambdagram
 from lambdagram.broadcasts import Broadcasts, setup_broadcasts
 from lambdagram.timers import Jobs
 
-ADMIN_ID = 1001
+ADMINS = {1001, 777}
 router = Router(name="announcements")
-router.message.filter(F.from_user.id == ADMIN_ID)
+router.message.filter(F.from_user.id.in_(ADMINS))
 jobs = Jobs()
 
 
