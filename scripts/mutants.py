@@ -59,6 +59,36 @@ MUTANTS = [
         "",
         ("tests/lambdagram/test_long_work.py",),
     ),
+    # broadcasts (issue 17)
+    Mutant(
+        "two workers on one broadcast both send to a recipient",
+        "lambdagram/broadcasts.py",
+        "        return bool(await self.redis.hsetnx("
+        'self._key(broadcast, "marks"), str(chat), "i"))',
+        "        return True",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a broadcast's 429 is not waited out by the senders",
+        "lambdagram/broadcasts.py",
+        "                await self.rate.pause(error.retry_after)  # every worker waits",
+        "                pass  # every worker waits",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a broadcast that does not fit one invocation stops without its next round",
+        "lambdagram/broadcasts.py",
+        "            await enqueue(runtime.queue, broadcast, round_ + 1)\n",
+        "",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a blocked recipient is tried again by the next broadcast",
+        "lambdagram/broadcasts.py",
+        "            await self.store.redis.sadd(self.store.unreachable, chat)\n",
+        "            pass\n",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
     # timers (issue 17)
     Mutant(
         "a timer delivered twice runs twice",

@@ -11,6 +11,7 @@ does), and the rest with ``true``. Point ``TELEGRAM_API_URL`` at `FakeTelegram.u
 from __future__ import annotations
 
 import json
+import math
 import random
 import threading
 import time
@@ -49,7 +50,9 @@ class _Failure:
 @dataclass
 class _Limits:
     """Telegram's flood control as the fake plays it: messages a second for the whole bot
-    (a sliding second), chats that blocked the bot, and 429s drawn at random."""
+    (a sliding second), chats that blocked the bot, and 429s drawn at random. After a 429 every
+    message is refused until its ``retry_after`` has passed, as Telegram does: a sender that
+    does not wait keeps meeting 429s."""
 
     per_second: int = 0  # 0: no limit
     flood_chance: float = 0.0
@@ -58,6 +61,7 @@ class _Limits:
     sent_at: deque[float] = field(default_factory=deque)
     floods: int = 0
     draw: random.Random = field(default_factory=lambda: random.Random(0))
+    closed_until: float = 0.0
 
     def refusal(self, chat_id: str) -> tuple[int, dict[str, Any]] | None:
         """The error for one more message now, or None if Telegram would take it (counted)."""
@@ -67,10 +71,15 @@ class _Limits:
         while self.sent_at and self.sent_at[0] <= now - 1.0:
             self.sent_at.popleft()
         over = self.per_second and len(self.sent_at) >= self.per_second
-        if over or (self.flood_chance and self.draw.random() < self.flood_chance):
+        drawn = self.flood_chance and self.draw.random() < self.flood_chance
+        if now < self.closed_until or over or drawn:
             self.floods += 1
-            body = _error(429, f"Too Many Requests: retry after {self.retry_after}")
-            body["parameters"] = {"retry_after": self.retry_after}
+            wait = max(1, math.ceil(self.closed_until - now)) if now < self.closed_until else None
+            if wait is None:
+                wait = self.retry_after
+                self.closed_until = now + wait
+            body = _error(429, f"Too Many Requests: retry after {wait}")
+            body["parameters"] = {"retry_after": wait}
             return 429, body
         self.sent_at.append(now)
         return None

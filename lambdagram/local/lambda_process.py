@@ -20,6 +20,9 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
+TIMEOUT_VARIABLE = "LAMBDAGRAM_LOCAL_TIMEOUT_MS"  # each invocation's Lambda timeout (25 s)
+
+
 class LambdaProcess:
     """A child process running ``handler.handler`` for the events it is sent."""
 
@@ -54,6 +57,10 @@ class LambdaProcess:
         stdin = self._pipe(self.process.stdin)
         stdin.write(json.dumps(event) + "\n")
         stdin.flush()
+
+    def answer(self) -> dict[str, Any]:
+        """Wait for the answer of the invocation `start` began."""
+        return self._read()
 
     def kill(self) -> None:
         """SIGKILL, as when Lambda reclaims an instance: no cleanup runs."""
@@ -99,13 +106,14 @@ def main() -> None:
     from lambdagram.local.composition import load_app
 
     handler = load_app().lambda_handler  # handler.py's, or LAMBDAGRAM_APP's
+    timeout_ms = int(os.environ.get(TIMEOUT_VARIABLE) or 25_000)  # the function's timeout
 
     out.write(json.dumps({"import_seconds": time.perf_counter() - started}) + "\n")
     out.flush()
     for line in sys.stdin:
         event = json.loads(line)
         began = time.perf_counter()
-        response = handler(event, LambdaContext())
+        response = handler(event, LambdaContext(timeout_ms=timeout_ms))
         response["ms"] = (time.perf_counter() - began) * 1000
         out.write(json.dumps(response, default=int) + "\n")
         out.flush()

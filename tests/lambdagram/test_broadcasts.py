@@ -382,3 +382,29 @@ def test_a_scheduled_job_may_start_a_broadcast_a_daily_digest_say(
     got = received(telegram, "Today's digest")
     assert sorted(got) == list(range(13001, 13006))
     assert set(got.values()) == {1}
+
+
+def test_two_workers_on_the_same_round_at_once_send_nobody_a_message_twice(
+    cast_env: dict[str, str], queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    """A worker slower than the queue's visibility timeout: SQS hands its round to a second
+    worker while the first still sends. Both go through the same recipients at once."""
+    env = {**cast_env, "LAMBDAGRAM_APP": f"{BOT}:app", "BROADCAST_RATE": "100"}
+    webhook = LambdaProcess(env, quiet=True)
+    update = message_update("/announce 14001-14060 Both", chat_id=ADMIN)
+    assert webhook.invoke(lambda_event(update, secret=SECRET))["statusCode"] == 200
+    [round_] = queue.receive(10)["Records"]
+    event = {"Records": [round_]}
+    first, second = LambdaProcess(env, quiet=True), LambdaProcess(env, quiet=True)
+    try:
+        first.start(event)
+        second.start(event)
+        answers = [first.answer(), second.answer()]
+    finally:
+        for process in (webhook, first, second):
+            process.close()
+
+    assert all(a["batchItemFailures"] == [] for a in answers)
+    got = received(telegram, "Both")
+    assert sorted(got) == list(range(14001, 14061))
+    assert set(got.values()) == {1}
