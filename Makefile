@@ -37,7 +37,7 @@ unit: setup  ## the tests, without building the deployment package
 	$(PY) -m pytest
 
 package: deploy-tools  ## dist/dev: the arm64 zip and template `serverless deploy` would upload
-	scripts/package.sh dev arm64 dist/dev --param="longWork=$(LONG_WORK)"
+	scripts/package.sh dev arm64 dist/dev --param="longWork=$(LONG_WORK)" --param="timers=$(TIMERS)"
 
 package-native: deploy-tools  ## dist/native: the same zip for this machine, to run it here
 	scripts/package.sh ci $(ARCH) dist/native

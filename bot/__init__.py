@@ -11,12 +11,19 @@ from aiogram import Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.enums import ParseMode
 
-from bot.handlers import card, common, fallback, questionnaire
+from lambdagram.broadcasts import setup_broadcasts
+
+from bot.handlers import card, common, fallback, questionnaire, reminders
 
 # What `Bot(token, default=...)` gets under polling: the replies use <b> and <i>.
 DEFAULTS = DefaultBotProperties(parse_mode=ParseMode.HTML)
 
 
 def configure(dp: Dispatcher) -> None:
-    """Include the routers, in the order the Dispatcher tries them (fallback last)."""
-    dp.include_routers(common.router, questionnaire.router, card.router, fallback.router)
+    """Include the routers, in the order the Dispatcher tries them (fallback last); the
+    reminders' job; and broadcasts, for the owner's announcements (``make broadcast``)."""
+    dp.include_routers(
+        common.router, questionnaire.router, card.router, reminders.router, fallback.router
+    )
+    reminders.jobs.setup(dp)
+    setup_broadcasts(dp)

@@ -49,7 +49,7 @@ class Settings:
     timers_target_arn: str = ""  # what the timers invoke: this function's ARN
     timers_role_arn: str = ""  # the role Scheduler assumes to invoke it
     timers_dlq_arn: str = ""  # where Scheduler puts a firing it could not deliver
-    broadcast_rate: int = 28  # broadcast messages a second, all workers together
+    broadcast_rate: int = 29  # broadcast messages a second, all workers together
 
     @property
     def bot_id(self) -> int:
@@ -111,7 +111,7 @@ class Settings:
             timers_target_arn=reader.optional("TIMERS_TARGET_ARN"),
             timers_role_arn=reader.optional("TIMERS_ROLE_ARN"),
             timers_dlq_arn=reader.optional("TIMERS_DLQ_ARN"),
-            broadcast_rate=reader.count("BROADCAST_RATE", 28),
+            broadcast_rate=reader.count("BROADCAST_RATE", 29),
         )
         if settings.timers_group and not (settings.timers_target_arn and settings.timers_role_arn):
             problems.append(

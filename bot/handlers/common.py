@@ -15,6 +15,7 @@ HELP_TEXT = (
     "/skip - skip the optional question about yourself\n"
     "/cancel - stop and forget what you typed\n"
     "/card - your card (slow work: it runs on the worker)\n"
+    "/remind 10 tea - a reminder in 10 minutes\n"
     "/help - this message"
 )
 

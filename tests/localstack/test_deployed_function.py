@@ -9,6 +9,7 @@ reach them), then talks to the deployed function as Telegram would. Skipped unle
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import subprocess
@@ -210,6 +211,83 @@ def test_a_long_handler_runs_once_on_the_worker_across_a_duplicate_and_a_killed_
     assert "card is ready (it took 45 s)" in card  # once, and first
     assert "/card" in help_text
     assert more == []
+
+
+def invoke(payload: dict[str, Any], tmp: Path) -> Any:
+    """Invoke the deployed function directly (as Scheduler and `make broadcast` do)."""
+    request, answer = tmp / "request.json", tmp / "answer.json"
+    request.write_text(json.dumps(payload))
+    aws("lambda", "invoke", "--function-name", FUNCTION, "--payload", f"fileb://{request}",
+        str(answer))  # fmt: skip
+    return json.loads(answer.read_text())
+
+
+def test_a_reminder_is_a_schedule_that_deletes_itself_and_runs_once_when_fired(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """LocalStack's EventBridge Scheduler keeps schedules but fires none (its docs say so): the
+    schedule the function made is checked field by field, then fired as Scheduler would, twice
+    (Scheduler delivers at least once)."""
+    chat = 4600
+    asked = time.time()
+    status, body, _ = deployed.post(message_update("/remind 5 tea", chat_id=chat))
+    assert status == 200, body
+    assert "remind you in 5 min" in body["text"]
+
+    listed = aws("scheduler", "list-schedules", "--group-name", "lambdagram-local")["Schedules"]
+    [name] = [s["Name"] for s in listed if s["Name"].startswith(f"c{chat}-")]
+    schedule = aws("scheduler", "get-schedule", "--group-name", "lambdagram-local", "--name", name)
+    target = schedule["Target"]
+    assert schedule["ActionAfterCompletion"] == "DELETE"
+    assert schedule["GroupName"] == "lambdagram-local"
+    assert target["Arn"].endswith(":function:lambdagram-local-webhook")
+    config = aws("lambda", "get-function-configuration", "--function-name", FUNCTION)
+    assert target["RoleArn"] == config["Environment"]["Variables"]["TIMERS_ROLE_ARN"]
+    assert target["DeadLetterConfig"]["Arn"].endswith(":lambdagram-local-timers-dead")
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    when = schedule["ScheduleExpression"].removeprefix("at(").removesuffix(")")
+    due = datetime.datetime.fromisoformat(when).replace(tzinfo=datetime.UTC).timestamp()
+    assert 4 * 60 <= due - asked <= 6 * 60
+    print(f"schedule {name}: {schedule['ScheduleExpression']} -> {target['Arn']}")
+
+    fired = json.loads(target["Input"].replace("<aws.scheduler.scheduled-time>", when + "Z"))
+    first, again = invoke(fired, tmp_path), invoke(fired, tmp_path)
+
+    assert first == {"ok": True, "job": "reminder"}
+    assert again.get("duplicate") is True
+    assert texts_to(deployed, chat) == ["⏰ tea"]
+
+
+def test_a_broadcast_runs_on_the_deployed_queue_and_worker_once_per_recipient(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """``make broadcast``'s request: the CLI prints it, the function starts the broadcast and
+    LocalStack's event source mapping feeds its rounds to the worker, at the bot's rate."""
+    chats = list(range(4700, 4760))
+    listed = tmp_path / "chats.txt"
+    listed.write_text("\n".join(map(str, chats)) + "\n")
+    printed = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "lambdagram", "broadcast", "start",
+         "--to", str(listed), "--text", "Rehearsed announcement", "--payload"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+
+    answer = invoke(json.loads(printed), tmp_path)
+    assert answer["ok"] is True, answer
+    broadcast = answer["lines"][0].split()[1]
+
+    def sent() -> list[int]:
+        return [
+            int(c.params["chat_id"])
+            for c in deployed.telegram.calls_to("sendMessage")
+            if c.params.get("text") == "Rehearsed announcement"
+        ]
+
+    wait_for("every recipient's message", lambda: len(set(sent())) == len(chats), 180)
+    status = {"lambdagram": {"broadcast": {"action": "status", "id": broadcast}}}
+    wait_for("the broadcast done", lambda: " done: " in invoke(status, tmp_path)["lines"][0], 60)
+    assert sorted(sent()) == chats  # each once
+    print(invoke(status, tmp_path)["lines"][0])
 
 
 def test_a_wrong_secret_is_refused_and_a_replay_is_a_duplicate(deployed: Deployed) -> None:
