@@ -14,15 +14,25 @@ and write tests against the ``telegram_bot`` fixture::
         telegram_bot.restart()  # a cold instance: nothing in memory, the dialog in Redis
         assert "about yourself" in chat.send("36").text
 
+    def test_a_reminder(telegram_bot: BotUnderTest) -> None:
+        chat = telegram_bot.chat()
+        chat.send("/remind 10 tea")
+        assert telegram_bot.pass_time(minutes=10) == {chat.chat_id: ["⏰ tea"]}
+
 Every update goes through ``handler.handler`` (or ``LAMBDAGRAM_APP=module:attribute``) as a
 real Function URL event, with a real ``redis-server`` (started once per test session; the
 package ``redis-server`` from apt) and a fake Telegram Bot API on loopback that answers with
-Telegram's result shapes and records every call. Not deployed (the zip leaves it out).
+Telegram's result shapes and records every call. What outlives the webhook's answer runs as
+deployed, on stand-ins on loopback: a long handler's update and a broadcast go through a queue
+to the worker before `Chat.send` returns (its `Reply` holds what the worker sent to that chat),
+and timers wait in a stand-in Scheduler until `BotUnderTest.pass_time` fires the ones due.
+Not deployed (the zip leaves it out).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import secrets
@@ -34,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lambdagram.local import fake_scheduler, fake_sqs
 from lambdagram.local.events import (
     LambdaContext,
     callback_update,
@@ -146,8 +157,15 @@ class Chat:
         raise AssertionError(msg)
 
     def deliver(self, update: dict[str, Any]) -> Reply:
-        """Deliver any update (Telegram's JSON) as a webhook request; what the bot did."""
+        """Deliver any update (Telegram's JSON) as a webhook request; what the bot did in this
+        chat (the worker's part included: a long handler's, say)."""
         reply = self.bot.deliver(update)
+        mine = [
+            c
+            for c in reply.calls
+            if str(c.params.get("chat_id", self.chat_id)) == str(self.chat_id)
+        ]
+        reply = Reply(mine, reply.webhook, reply.status)
         self.shown.append(reply)
         return reply
 
@@ -166,8 +184,17 @@ class Chat:
 class BotUnderTest:
     """Your bot, invoked as Lambda invokes it; made by the ``telegram_bot`` fixture."""
 
-    def __init__(self, redis_url: str, telegram: FakeTelegram, app_spec: str) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        telegram: FakeTelegram,
+        app_spec: str,
+        queue: fake_sqs.FakeSQS | None = None,
+        scheduler: fake_scheduler.FakeScheduler | None = None,
+    ) -> None:
         self.telegram = telegram
+        self.queue = queue
+        self.scheduler = scheduler
         self.redis_url = redis_url
         self.app_spec = app_spec
         self.secret = secrets.token_urlsafe(16)
@@ -179,23 +206,65 @@ class BotUnderTest:
             "TELEGRAM_API_URL": telegram.url,
             "LAMBDAGRAM_APP": app_spec,
         }
+        if queue is not None:
+            self.environ.update(fake_sqs.environment(queue))
+        if scheduler is not None:
+            self.environ.update(fake_scheduler.environment(scheduler))
+        self._now = datetime.datetime.now(datetime.UTC)
         self._chats = 0
         self._app: Lambdagram | None = None
 
-    def chat(self, first_name: str = "Alice") -> Chat:
-        """A new private chat with a user of its own."""
+    def chat(self, first_name: str = "Alice", *, user_id: int | None = None) -> Chat:
+        """A new private chat with a user of its own (``user_id``: a given one, your admin's)."""
         self._chats += 1
-        return Chat(self, 10_000 + self._chats, first_name)
+        return Chat(self, user_id or 10_000 + self._chats, first_name)
 
     def deliver(self, update: dict[str, Any]) -> Reply:
-        """Deliver ``update`` (twice to see what a redelivery does: it is a duplicate)."""
+        """Deliver ``update`` (twice to see what a redelivery does: it is a duplicate), then
+        run what it queued on the worker; every chat's calls."""
         before = len(self.telegram.calls)
         response = self.app.lambda_handler(
             lambda_event(update, secret=self.secret), LambdaContext()
         )
+        self.run_worker()
         body = response_json(response)
         return Reply(self.telegram.calls[before:], body if isinstance(body, dict) else {},
                      int(response["statusCode"]))  # fmt: skip
+
+    def run_worker(self) -> None:
+        """Run whatever is on the stand-in queue (long updates, broadcast rounds) on the
+        worker, as the event source mapping would, until it is empty."""
+        if self.queue is not None and self.queue.messages:
+            worker = self.app.lambda_handler
+            self.queue.drain(lambda event: worker(event, LambdaContext(timeout_ms=900_000)))
+
+    def pass_time(
+        self, seconds: float = 0.0, *, minutes: float = 0.0, hours: float = 0.0
+    ) -> dict[int, list[str]]:
+        """Let time pass for the bot's timers: fire the one-time timers due by then, as
+        Scheduler would (at-least-once: each is fired twice, and must act once); the texts
+        each chat was sent meanwhile."""
+        assert self.scheduler is not None
+        self._now += datetime.timedelta(seconds=seconds, minutes=minutes, hours=hours)
+        before = len(self.telegram.calls)
+        for event in self.scheduler.due(self._now):
+            for _ in range(2):
+                self.app.lambda_handler(event, LambdaContext())
+            self.run_worker()
+        return self.texts_by_chat(self.telegram.calls[before:])
+
+    def sent_to(self, chat_id: int) -> list[str]:
+        """Every text (or caption) the bot has sent to ``chat_id`` (a broadcast's, say)."""
+        return self.texts_by_chat(self.telegram.calls).get(chat_id, [])
+
+    @staticmethod
+    def texts_by_chat(calls: list[ApiCall]) -> dict[int, list[str]]:
+        texts: dict[int, list[str]] = {}
+        for call in calls:
+            text = call.params.get("text") or call.params.get("caption")
+            if _is_message(call.method) and text and call.result is not None:
+                texts.setdefault(int(call.params["chat_id"]), []).append(str(text))
+        return texts
 
     @property
     def app(self) -> Lambdagram:
@@ -249,27 +318,44 @@ def reply_message_id(reply: Reply) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class Servers:
+    """What the ``telegram_bot`` fixture talks to, started once per test session."""
+
+    redis_url: str
+    telegram: FakeTelegram
+    queue: fake_sqs.FakeSQS
+    scheduler: fake_scheduler.FakeScheduler
+
+
 @pytest.fixture(scope="session")
-def lambdagram_servers() -> Iterator[tuple[str, FakeTelegram]]:
-    """A real redis-server and the fake Bot API for the whole test session."""
-    with RedisServer() as redis_server, FakeTelegram() as telegram:
-        yield redis_server.url, telegram
+def lambdagram_servers() -> Iterator[Servers]:
+    """A real redis-server, the fake Bot API, the stand-in queue and Scheduler."""
+    with (
+        RedisServer() as redis_server,
+        FakeTelegram() as telegram,
+        fake_sqs.FakeSQS() as queue,
+        fake_scheduler.FakeScheduler() as scheduler,
+    ):
+        yield Servers(redis_server.url, telegram, queue, scheduler)
 
 
 @pytest.fixture
 def telegram_bot(
-    lambdagram_servers: tuple[str, FakeTelegram], monkeypatch: pytest.MonkeyPatch
+    lambdagram_servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[BotUnderTest]:
-    """Your bot (``handler:app``, or ``LAMBDAGRAM_APP``), on an empty Redis and a fresh fake
-    Bot API."""
+    """Your bot (``handler:app``, or ``LAMBDAGRAM_APP``), on an empty Redis, a fresh fake
+    Bot API, an empty queue and no timers."""
     import redis
 
-    redis_url, telegram = lambdagram_servers
-    with contextlib.closing(redis.Redis.from_url(redis_url)) as client:
+    servers = lambdagram_servers
+    with contextlib.closing(redis.Redis.from_url(servers.redis_url)) as client:
         client.flushall()
-    telegram.clear()
+    servers.telegram.clear()
+    servers.queue.messages.clear()
+    servers.scheduler.schedules.clear()
     spec = os.environ.get("LAMBDAGRAM_APP", "handler:app")
-    bot = BotUnderTest(redis_url, telegram, spec)
+    bot = BotUnderTest(servers.redis_url, servers.telegram, spec, servers.queue, servers.scheduler)
     for name, value in bot.environ.items():
         monkeypatch.setenv(name, value)
     bot.restart()  # the bot's modules as a cold instance imports them

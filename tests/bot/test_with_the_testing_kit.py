@@ -42,3 +42,23 @@ def test_a_redelivered_update_runs_once(telegram_bot: BotUnderTest) -> None:
     assert "What's your name?" in first.text
     assert again.webhook == {"ok": True, "duplicate": True}
     assert again.messages == []
+
+
+def test_the_slow_card_is_answered_by_the_worker_before_send_returns(
+    telegram_bot: BotUnderTest,
+) -> None:
+    chat = telegram_bot.chat(first_name="Ada")
+
+    reply = chat.send("/card 0")
+
+    assert reply.webhook == {"ok": True, "queued": True}  # the webhook answered at once
+    assert "Your card is ready" in reply.text  # the worker's message, in this chat
+
+
+def test_a_reminder_fires_once_when_its_time_has_passed(telegram_bot: BotUnderTest) -> None:
+    chat = telegram_bot.chat()
+
+    assert "remind you in 10 min" in chat.send("/remind 10 tea").text
+    assert telegram_bot.pass_time(minutes=9) == {}
+    assert telegram_bot.pass_time(minutes=1) == {chat.chat_id: ["⏰ tea"]}  # fired twice, once
+    assert telegram_bot.pass_time(hours=1) == {}

@@ -22,6 +22,7 @@ import redis
 from lambdagram.local.events import LambdaContext, lambda_event, message_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
+from lambdagram.testing import BotUnderTest
 from lambdagram.timers import Target, job_event
 
 from tests.conftest import SECRET, close_handler, handler_client, import_handler
@@ -408,3 +409,21 @@ def test_two_workers_on_the_same_round_at_once_send_nobody_a_message_twice(
     got = received(telegram, "Both")
     assert sorted(got) == list(range(14001, 14061))
     assert set(got.values()) == {1}
+
+
+@pytest.fixture
+def announcer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAMBDAGRAM_APP", f"{BOT}:app")
+
+
+def test_the_testing_kit_runs_a_broadcast_and_says_what_each_chat_got(
+    announcer: None, telegram_bot: BotUnderTest
+) -> None:
+    """A bot developer's test of their /announce, with ``lambdagram.testing``."""
+    admin = telegram_bot.chat(user_id=ADMIN)
+
+    reply = admin.send("/announce 15001-15003 Kit")
+
+    assert reply.texts == [reply.text]  # only the admin's own chat in its reply
+    assert reply.text.startswith("Broadcast u")
+    assert [telegram_bot.sent_to(chat) for chat in (15001, 15002, 15003)] == [["Kit"]] * 3
