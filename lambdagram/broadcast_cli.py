@@ -1,4 +1,4 @@
-"""``python -m lambdagram broadcast start|status|cancel``: broadcasts from a terminal.
+"""``python -m lambdagram broadcast start|status|cancel|resend-unconfirmed``: from a terminal.
 
 It uses the function's environment, as ``deadletter`` does (``BOT_TOKEN``, ``REDIS_URL``,
 ``LONG_WORK_QUEUE_URL`` and AWS credentials for the queue); where Redis is only reachable from

@@ -184,6 +184,24 @@ class Store:
             await self.redis.hset(self._key(broadcast, "meta"), "state", "cancelled")
         return await self.progress(broadcast)
 
+    async def resend_unconfirmed(self, broadcast: str) -> int:
+        """Forget the unconfirmed recipients' marks so the next round sends to them again (the
+        owner's choice: some may get the message twice); how many. Only once it ended."""
+        progress = await self.progress(broadcast)
+        if progress.state not in {"done", "cancelled"}:
+            msg = f"{broadcast} is {progress.state}: resend its unconfirmed once it has ended"
+            raise BroadcastError(msg)
+        marks = self._key(broadcast, "marks")
+        raw = await self.redis.hgetall(marks)
+        unsure = [_text(chat) for chat, mark in raw.items() if _unsure(_text(mark))]
+        if unsure:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hdel(marks, *unsure)
+                pipe.hset(self._key(broadcast, "meta"), mapping={"state": "ready", "cursor": 0})
+                pipe.hset(self._key(broadcast, "meta"), "n_unconfirmed", 0)
+                await pipe.execute()
+        return len(unsure)
+
     async def recent(self, most: int = 20) -> list[str]:
         """The newest broadcasts' ids, newest first."""
         ids = await self.redis.zrevrange(self.index, 0, most - 1)
@@ -531,6 +549,11 @@ class Sender:
                 return "sent", ""
 
 
+def _unsure(mark: str) -> bool:
+    """A mark whose send may or may not have reached Telegram."""
+    return mark == "i" or mark.startswith("unconfirmed")
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -538,7 +561,7 @@ def _text(value: bytes | str) -> str:
 async def carry_out(runtime: Runtime, asked: Mapping[str, Any]) -> list[str]:
     """A request from the CLI or an internal event (``make broadcast``): ``action`` start
     (``recipients``, ``text`` or ``copy`` as ``chat:message``, ``parse_mode``), status (an
-    ``id``, or the recent ones) or cancel (an ``id``); the lines to show."""
+    ``id``, or the recent ones), cancel or resend-unconfirmed (an ``id``); the lines to show."""
     if not runtime.blueprint.broadcasts:
         msg = "this bot does not call setup_broadcasts(dp) in its configure()"
         raise BroadcastError(msg)
@@ -562,10 +585,16 @@ async def carry_out(runtime: Runtime, asked: Mapping[str, Any]) -> list[str]:
         return [f"started {(await service.store.progress(broadcast)).line()}"]
     if action == "cancel" and broadcast:
         return [(await service.store.cancel(str(broadcast))).line()]
+    if action == "resend-unconfirmed" and broadcast:
+        again = await service.store.resend_unconfirmed(str(broadcast))
+        if again and service.queue is not None:
+            await enqueue(service.queue, str(broadcast), int(time.time()))  # a round of its own
+        return [f"{again} unconfirmed recipient(s) to be sent again",
+                (await service.store.progress(str(broadcast))).line()]  # fmt: skip
     if action == "status" and broadcast:
         return [(await service.store.progress(str(broadcast))).line()]
     if action == "status":
         ids = await service.store.recent()
         return [(await service.store.progress(b)).line() for b in ids] or ["No broadcasts."]
-    msg = f"action={action!r}: start, status or cancel (cancel with an id)"
+    msg = f"action={action!r}: start, status, cancel or resend-unconfirmed (those two with an id)"
     raise BroadcastError(msg)

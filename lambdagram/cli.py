@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     cast = commands.add_parser(
         "broadcast", help="one message to many chats through the worker (uses the function's env)"
     )
-    cast.add_argument("action", choices=["start", "status", "cancel"])
+    cast.add_argument("action", choices=["start", "status", "cancel", "resend-unconfirmed"])
     cast.add_argument("id", nargs="?", help="for status and cancel: the broadcast's id")
     cast.add_argument("--to", metavar="FILE", help="for start: chat ids, one per line")
     what = cast.add_mutually_exclusive_group()
@@ -149,8 +149,8 @@ def _broadcast(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
     if args.action == "start" and not (args.to and (args.text or args.copy)):
         parser.error("start needs --to FILE and --text TEXT or --copy CHAT:MESSAGE")
-    if args.action == "cancel" and not args.id:
-        parser.error("cancel needs the broadcast's id")
+    if args.action in {"cancel", "resend-unconfirmed"} and not args.id:
+        parser.error(f"{args.action} needs the broadcast's id")
     try:
         if args.payload:
             return broadcast_cli.print_payload(args, sys.stdout)

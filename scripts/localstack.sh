@@ -247,7 +247,7 @@ runtime_image() {
 }
 
 localstack_env() {
-  export GATEWAY_LISTEN=0.0.0.0:4566 SERVICES=lambda,ssm,iam,s3,cloudformation,logs,sts,kms,sqs \
+  export GATEWAY_LISTEN=0.0.0.0:4566 SERVICES=lambda,ssm,iam,s3,cloudformation,logs,sts,kms,sqs,scheduler \
     FILESYSTEM_ROOT=$CACHE/filesystem LOCALSTACK_VOLUME_DIR=$CACHE/volume DISABLE_EVENTS=1 \
     LAMBDA_DOCKER_NETWORK=$NETWORK SKIP_SSL_CERT_DOWNLOAD=1 \
     LAMBDA_RUNTIME_IMAGE_MAPPING="{\"python$PYVER\": \"$RUNTIME_IMAGE\"}"

@@ -365,7 +365,7 @@ def test_an_operator_starts_one_through_the_deployed_function_as_make_broadcast_
     assert sorted(received(telegram, "Via the function")) == [12001, 12002]
     assert "done: 2 sent" in listed["lines"][0]
     assert wrong["ok"] is False
-    assert "start, status or cancel (cancel with an id)" in wrong["description"]
+    assert "start, status, cancel or resend-unconfirmed (those two" in wrong["description"]
 
 
 def test_a_scheduled_job_may_start_a_broadcast_a_daily_digest_say(
@@ -427,3 +427,30 @@ def test_the_testing_kit_runs_a_broadcast_and_says_what_each_chat_got(
     assert reply.texts == [reply.text]  # only the admin's own chat in its reply
     assert reply.text.startswith("Broadcast u")
     assert [telegram_bot.sent_to(chat) for chat in (15001, 15002, 15003)] == [["Kit"]] * 3
+
+
+def test_the_owner_may_resend_to_the_unconfirmed_once_the_broadcast_ended(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    """A send without an answer (a timeout) is unconfirmed and never sent again by the
+    engine; the owner may choose to (at least once for those), and only those."""
+    broadcast = started_id(bot.say("/announce 16001-16002 Maybe", chat_id=ADMIN).texts)
+    telegram.hang("sendMessage", 12)  # longer than the Bot API session's 10 s: no answer
+    work_until_empty(bot, queue)
+    telegram.clear()
+    ask = {"lambdagram": {"broadcast": {"action": "status", "id": broadcast}}}
+    assert (
+        "0 sent, 0 failed, 0 skipped, 2 unconfirmed"
+        in bot.handler(ask, LambdaContext())["lines"][0]
+    )
+
+    resend = {"lambdagram": {"broadcast": {"action": "resend-unconfirmed", "id": broadcast}}}
+    answer = bot.handler(resend, LambdaContext())
+    work_until_empty(bot, queue)
+
+    assert answer["lines"][0] == "2 unconfirmed recipient(s) to be sent again"
+    assert sorted(received(telegram, "Maybe")) == [16001, 16002]
+    assert (
+        "2 sent, 0 failed, 0 skipped, 0 unconfirmed"
+        in bot.handler(ask, LambdaContext())["lines"][0]
+    )
