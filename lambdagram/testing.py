@@ -280,10 +280,12 @@ class BotUnderTest:
         but what Redis keeps."""
         self.close()
         root = Path.cwd().resolve()
+        composition = self.app_spec.partition(":")[0]
         for name, module in list(sys.modules.items()):
             path = getattr(module, "__file__", None) or ""
             mine = path.startswith(str(root)) and "site-packages" not in path
-            if mine and not name.startswith(("lambdagram", "tests", "bench", "_pytest")):
+            ours = name.startswith(("lambdagram", "tests", "bench", "_pytest"))
+            if name == composition or (mine and not ours):
                 del sys.modules[name]  # the composition root and the bot's own modules
 
     def redis_value(self, key: str) -> str | None:

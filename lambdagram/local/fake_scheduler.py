@@ -1,12 +1,13 @@
 """A stand-in for EventBridge Scheduler, for the local tools (chat, dev): it keeps the
-schedules the function creates and fires the one-time ones when they are due.
+schedules the function creates and fires them when they are due.
 
 It speaks the calls `lambdagram.scheduler` makes (``CreateSchedule``, ``DeleteSchedule``,
 ``GetSchedule``, ``ListSchedules``: Scheduler's REST API, errors in its shapes) on loopback,
-and `due` hands back the events of the ``at(...)`` schedules whose time has come, with
-``<aws.scheduler.scheduled-time>`` filled in, deleting those marked to delete themselves:
-the caller invokes the function with each, as Scheduler would. Recurring (``cron``) schedules
-are kept and listed but not fired here. Never deployed.
+and `due` hands back the events of the schedules whose time has come, with
+``<aws.scheduler.scheduled-time>`` filled in: each ``at(...)`` once (deleting those marked to
+delete themselves), each ``cron(...)`` once per firing since it was made or last looked at,
+in its timezone (`lambdagram.local.cron`). The caller invokes the function with each, as
+Scheduler would. Never deployed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from lambdagram.local.cron import Cron, CronError
 from lambdagram.local.servers import JSONRequestHandler, LoopbackHTTPServer
 
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # lambdagram.timers' (not imported: its logger)
@@ -29,6 +31,7 @@ class FakeScheduler(LoopbackHTTPServer):
 
     def __init__(self) -> None:
         self.schedules: dict[str, dict[str, Any]] = {}
+        self._looked: dict[str, datetime.datetime] = {}  # a recurring one: fired up to then
         self._lock = threading.Lock()
         fake = self
 
@@ -71,37 +74,56 @@ class FakeScheduler(LoopbackHTTPServer):
             if method == "POST":
                 if name in self.schedules:
                     return 409, _error("ConflictException", f"Schedule {name} already exists.")
+                expression = str(body.get("ScheduleExpression", ""))
+                if expression.startswith("cron("):
+                    try:
+                        Cron.parse(expression, str(body.get("ScheduleExpressionTimezone", "UTC")))
+                    except CronError as error:
+                        return 400, _error("ValidationException", str(error))
+                    self._looked[name] = datetime.datetime.now(datetime.UTC)
                 self.schedules[name] = {"Name": name, **body}
                 return 200, {"ScheduleArn": f"arn:aws:scheduler:local:0:schedule/{GROUP}/{name}"}
             if name not in self.schedules:
                 return 404, _error("ResourceNotFoundException", f"Schedule {name} does not exist.")
             if method == "DELETE":
                 del self.schedules[name]
+                self._looked.pop(name, None)
                 return 200, {}
             return 200, dict(self.schedules[name])
 
     def due(self, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
         """The events of the one-time schedules due at ``now``; those are taken off."""
         now = now or datetime.datetime.now(datetime.UTC)
-        events = []
+        firings: list[tuple[datetime.datetime, str, dict[str, Any]]] = []
         with self._lock:
             for name, schedule in list(self.schedules.items()):
-                when = _at(str(schedule.get("ScheduleExpression", "")))
+                expression = str(schedule.get("ScheduleExpression", ""))
+                if name in self._looked:
+                    zone = str(schedule.get("ScheduleExpressionTimezone", "UTC"))
+                    times = Cron.parse(expression, zone).between(self._looked[name], now)
+                    self._looked[name] = max(now, self._looked[name])
+                    firings.extend((when, name, schedule) for when in times)
+                    continue
+                when = _at(expression)
                 if when is None or when > now:
                     continue
-                stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-                events.append(
-                    json.loads(schedule["Target"]["Input"].replace(SCHEDULED_TIME, stamp))
-                )
+                firings.append((when, name, schedule))
                 if schedule.get("ActionAfterCompletion") == "DELETE":
                     del self.schedules[name]
-        return events
+        firings.sort(key=lambda firing: (firing[0], firing[1]))
+        return [_event(schedule, when) for when, _, schedule in firings]
 
     def next_due(self) -> datetime.datetime | None:
         """When the next one-time schedule is due, if any."""
         with self._lock:
             times = [_at(str(s.get("ScheduleExpression", ""))) for s in self.schedules.values()]
         return min((t for t in times if t is not None), default=None)
+
+
+def _event(schedule: dict[str, Any], when: datetime.datetime) -> dict[str, Any]:
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    event: dict[str, Any] = json.loads(schedule["Target"]["Input"].replace(SCHEDULED_TIME, stamp))
+    return event
 
 
 def _at(expression: str) -> datetime.datetime | None:

@@ -20,6 +20,7 @@ from botocore.session import Session
 
 from lambdagram.local.events import LambdaContext, message_update
 from lambdagram.local.fake_telegram import FakeTelegram
+from lambdagram.testing import BotUnderTest
 from lambdagram.timers import SCHEDULED_TIME
 
 from tests.conftest import handler_client
@@ -196,3 +197,20 @@ def test_the_local_stand_in_fills_in_the_time_scheduler_fills_in() -> None:
     from lambdagram.local import fake_scheduler
 
     assert fake_scheduler.SCHEDULED_TIME == SCHEDULED_TIME
+
+
+@pytest.fixture
+def reminders_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAMBDAGRAM_APP", "tests.support.bots.reminders:app")
+
+
+def test_the_testing_kit_fires_a_daily_timer_once_a_day_in_the_users_timezone(
+    reminders_app: None, telegram_bot: BotUnderTest
+) -> None:
+    chat = telegram_bot.chat()
+    chat.send("/daily")
+
+    days = [telegram_bot.pass_time(hours=24)[chat.chat_id] for _ in range(2)]
+
+    assert [len(day) for day in days] == [1, 1]  # each delivered twice, run once
+    assert all(text.startswith("digest for ") and text.endswith("T08:00:00Z") for text in days[0])
