@@ -33,6 +33,7 @@ from lambdagram.local.ports import free_port
 from lambdagram.local.redis_server import RedisServer
 from lambdagram.observability import Metric
 
+from bench import broadcast
 from bench.workload import dialogs, per_chat
 
 SECRET = "bench-secret"
@@ -481,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
         "--chats", type=int, default=120, help="chats in the warm run (5 updates each)"
     )
     parser.add_argument("--workers", default="1,2,4", help="process counts for throughput")
+    parser.add_argument(
+        "--broadcast",
+        type=int,
+        default=10_000,
+        help="recipients of the broadcast run (about 6 minutes for 10,000; 0: none)",
+    )
     args = parser.parse_args(argv)
 
     packaged_zip = ROOT / "dist" / "native" / "lambdagram.zip"
@@ -518,10 +525,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         longs = long_work(env, 200)
         jobs = timer_jobs(env, 200)
+        cast = broadcast.run(args.broadcast, env) if args.broadcast else None
 
     report(cold, packaged, ours, reference, rates, len(updates), logs)
     report_long_work(longs)
     report_timers(jobs)
+    if cast is not None:
+        broadcast.report(cast)
     return 0
 
 
