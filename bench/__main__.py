@@ -42,6 +42,7 @@ GB_SECOND = 0.0000133334  # Lambda arm64, $ per GB-s
 PER_REQUEST = 0.20 / 1_000_000
 COLD_STARTS_PER_MILLION = 1000  # assumption: one new instance per ~1000 updates
 LOGS_PER_GB = 0.50  # CloudWatch Logs ingestion (standard class)
+ROUTINE_LOG_SAMPLE = "0.1"  # serverless.yml's routineLogSample
 EVENT_OVERHEAD = 26  # bytes CloudWatch counts per log event besides its text (PutLogEvents)
 METRIC_MONTH = 0.30  # a custom metric (name + dimensions), first 10,000
 ALARM_METRIC_MONTH = 0.10  # per metric an alarm evaluates, standard resolution
@@ -314,7 +315,8 @@ def log_volume(env: dict[str, str], updates: list[dict[str, Any]], log: Path) ->
     """What a warm function writes for CloudWatch per update at the deployed log level."""
     log.parent.mkdir(parents=True, exist_ok=True)  # .tmp/ is not in a fresh clone
     with log.open("w") as sink:
-        process = LambdaProcess({**env, "POWERTOOLS_LOG_LEVEL": "INFO"}, log=sink)
+        deployed = {"POWERTOOLS_LOG_LEVEL": "INFO", "ROUTINE_LOG_SAMPLE": ROUTINE_LOG_SAMPLE}
+        process = LambdaProcess({**env, **deployed}, log=sink)
         try:
             process.invoke(lambda_event(updates[0], secret=SECRET))  # the cold one
             sink.flush()

@@ -30,7 +30,15 @@ from lambdagram.errors import (
     Unauthorized,
     WebhookError,
 )
-from lambdagram.observability import Metric, count, logger, note_on_metrics_line, outcome
+from lambdagram.observability import (
+    ROUTINE,
+    Metric,
+    count,
+    logger,
+    note_on_metrics_line,
+    outcome,
+    sampled,
+)
 from lambdagram.parsing import Unprocessable, parse_body
 from lambdagram.redaction import redact
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
@@ -100,13 +108,15 @@ class WebhookApp:
         started = time.perf_counter()
         try:
             body = await process_update(self.runtime(), raw, max_wait=max_wait)
-            logger.info(
-                "update processed",
-                extra={
-                    "outcome": outcome(body),
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            result, share = outcome(body), self.settings.routine_log_sample
+            fields = {
+                "outcome": result,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            if result not in ROUTINE or share >= 1.0:
+                logger.info("update processed", extra=fields)
+            elif sampled(int(raw.get("update_id") or 0), share):
+                logger.info("update processed", extra={**fields, "weight": round(1 / share, 2)})
             return body
         finally:
             self._updates += 1

@@ -50,6 +50,7 @@ class Settings:
     timers_role_arn: str = ""  # the role Scheduler assumes to invoke it
     timers_dlq_arn: str = ""  # where Scheduler puts a firing it could not deliver
     broadcast_rate: int = 29  # broadcast messages a second, all workers together
+    routine_log_sample: float = 1.0  # the share of routine updates that write their line
 
     @property
     def bot_id(self) -> int:
@@ -112,6 +113,7 @@ class Settings:
             timers_role_arn=reader.optional("TIMERS_ROLE_ARN"),
             timers_dlq_arn=reader.optional("TIMERS_DLQ_ARN"),
             broadcast_rate=reader.count("BROADCAST_RATE", 29),
+            routine_log_sample=reader.share("ROUTINE_LOG_SAMPLE", 1.0),
         )
         if settings.timers_group and not (settings.timers_target_arn and settings.timers_role_arn):
             problems.append(
@@ -200,6 +202,21 @@ class _Reader:
             self.problems.append(f"{name}={value!r} must be a whole number from 1 to 1000")
             return default
         return int(value)
+
+    def share(self, name: str, default: float) -> float:
+        value = self._get(name)
+        if value is None:
+            return default
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not 0.0 <= share <= 1.0:
+            self.problems.append(
+                f"{name}={value!r} must be a share from 0 to 1 (0.1: one routine update in ten)"
+            )
+            return default
+        return share
 
     def optional(self, name: str) -> str:
         return self._get(name) or ""

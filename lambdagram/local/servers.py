@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -56,6 +57,14 @@ class JSONRequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that went away mid-request (a Lambda process killed on purpose) is no error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class LoopbackHTTPServer(Managed):
     """A threaded HTTP server on a free 127.0.0.1 port (or the address given), serving from a
     daemon thread."""
@@ -63,7 +72,7 @@ class LoopbackHTTPServer(Managed):
     def __init__(
         self, handler: type[BaseHTTPRequestHandler], address: tuple[str, int] = ("127.0.0.1", 0)
     ) -> None:
-        self.server = ThreadingHTTPServer(address, handler)
+        self.server = _QuietServer(address, handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -132,6 +132,7 @@ def test_the_dashboard_shows_updates_outcomes_latency_and_failures(
     queries = " ".join(w["properties"]["query"] for w in widgets if w["type"] == "log")
     assert f"/aws/lambda/{FUNCTION}" in queries
     assert "'update processed'" in queries  # the engine's line per update ...
+    assert "coalesce(weight, 1)" in queries  # ... routine ones sampled, each standing for 1/share
     assert "'webhook request refused'" in queries  # ... and per refusal
     source = (ROOT / "lambdagram" / "app.py").read_text()
     assert '"update processed"' in source

@@ -171,6 +171,7 @@ def test_long_work_is_a_fifo_queue_a_worker_with_its_own_role_and_a_capped_mappi
     assert worker["Role"] == {"Fn::GetAtt": ["LongWorkWorkerRole", "Arn"]}
     assert webhook_env["LONG_WORK_QUEUE_URL"] == {"Ref": "LongWorkQueue"}
     assert webhook_env["BROADCAST_RATE"] == "29"  # the worker's too: the provider's environment
+    assert webhook_env["ROUTINE_LOG_SAMPLE"] == "0.1"  # bench/__main__.py's too
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["LongWorkQueue", "Arn"]}

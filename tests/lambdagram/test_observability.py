@@ -18,6 +18,7 @@ import redis
 from lambdagram import tracing
 from lambdagram.local.events import lambda_event, message_update
 from lambdagram.local.lambda_process import ROOT
+from lambdagram.observability import sampled
 
 from tests.conftest import SECRET
 
@@ -103,6 +104,30 @@ def test_a_warm_routine_update_is_one_line_and_no_metrics(
     assert "cold_start" not in json.loads(warm)
     assert stdout.count("\n") == 3  # the cold one's line and its ColdStarts EMF line, then one
     assert len(warm) < 300  # bytes CloudWatch ingests for a routine update (make bench: all)
+
+
+def test_routine_lines_are_a_sample_by_update_id_each_weighted_the_rest_always_written(
+    bot_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    """``ROUTINE_LOG_SAMPLE=0.25`` (deployed: 0.1): a quarter of the routine lines, chosen by
+    the update id's hash (so the same ones every run), each saying it stands for 4; a duplicate
+    is not routine and always written."""
+    updates = [message_update("/help", chat_id=7000 + n) for n in range(40)]
+    again = updates[3]
+
+    lines = cloudwatch(
+        {**bot_env, "ROUTINE_LOG_SAMPLE": "0.25"},
+        *(lambda_event(u, secret=SECRET) for u in [*updates, again]),
+    )
+
+    written = [line for line in lines if line.get("message") == "update processed"]
+    routine = [line for line in written if line["outcome"] == "replied"]
+    chosen = [u["update_id"] for u in updates if sampled(u["update_id"], 0.25)]
+    assert [line["update_id"] for line in routine] == chosen
+    assert 0 < len(chosen) < 40
+    assert {line["weight"] for line in routine} == {4.0}
+    [duplicate] = [line for line in written if line["outcome"] == "duplicate"]
+    assert "weight" not in duplicate
 
 
 def test_warnings_and_errors_carry_the_whole_invocation_context(
