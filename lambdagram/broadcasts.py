@@ -32,7 +32,7 @@ import datetime
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,7 @@ from lambdagram.delivery import PREFIX
 from lambdagram.names import BROADCASTS_KEY
 from lambdagram.observability import Metric, count, logger
 from lambdagram.reply import webhook_reply
+from lambdagram.scoped import bound
 from lambdagram.send_rate import SendRate
 from lambdagram.session import AcceptedButUnreadable
 
@@ -259,14 +260,9 @@ class Service:
 _service: ContextVar[Service | None] = ContextVar("lambdagram_broadcasts", default=None)
 
 
-@contextlib.contextmanager
-def serving(service: Service | None) -> Iterator[None]:
+def serving(service: Service | None) -> contextlib.AbstractContextManager[Service | None]:
     """Broadcasts started while the body runs use ``service`` (the engine sets it)."""
-    token = _service.set(service)
-    try:
-        yield
-    finally:
-        _service.reset(token)
+    return bound(_service, service)
 
 
 def service_of(runtime: Runtime) -> Service:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +20,8 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, KeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
+
+from lambdagram.scoped import bound
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +112,9 @@ class UpdateStorage(BaseStorage):
         self.fallback = fallback
 
     @staticmethod
-    @contextlib.contextmanager
-    def serving(storage: BaseStorage) -> Iterator[None]:
+    def serving(storage: BaseStorage) -> contextlib.AbstractContextManager[BaseStorage | None]:
         """Make ``storage`` the current update's while the body runs (tasks it starts too)."""
-        token = _current.set(storage)
-        try:
-            yield
-        finally:
-            _current.reset(token)
+        return bound(_current, storage)
 
     def _storage(self) -> BaseStorage:
         return _current.get() or self.fallback

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +33,7 @@ from aiogram.types import Chat, TelegramObject
 
 from lambdagram.names import ENGINE_OBSERVERS, LONG_FLAG
 from lambdagram.observability import logger
+from lambdagram.scoped import bound
 
 DEFAULT_ACTION = "typing"
 ACTION_EVERY = 4.0  # seconds; Telegram shows an action for 5 s (or until the bot sends)
@@ -49,15 +50,9 @@ class Run:
 _run: ContextVar[Run | None] = ContextVar("lambdagram_long_work", default=None)
 
 
-@contextlib.contextmanager
-def running(mode: str) -> Iterator[Run]:
+def running(mode: str) -> contextlib.AbstractContextManager[Run | None]:
     """Long handlers in this context are deferred (``web``) or run (``work``)."""
-    run = Run(mode)
-    token = _run.set(run)
-    try:
-        yield run
-    finally:
-        _run.reset(token)
+    return bound(_run, Run(mode))
 
 
 def install(root: Router) -> None:

@@ -178,14 +178,18 @@ class _Reader:
             return None
         return int(value) or None
 
-    def seconds(self, name: str, default: float, minimum: float = 0.0) -> float:
+    def _number(self, name: str) -> tuple[str | None, float]:
+        """The variable's text (None if unset) and its value (-1 if it is not a number)."""
         value = self._get(name)
+        try:
+            return value, -1.0 if value is None else float(value)
+        except ValueError:
+            return value, -1.0
+
+    def seconds(self, name: str, default: float, minimum: float = 0.0) -> float:
+        value, seconds = self._number(name)
         if value is None:
             return default
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = -1.0
         if seconds <= 0 or not minimum <= seconds <= 60:
             lowest = f"at least {minimum:g}" if minimum else "above 0"
             self.problems.append(
@@ -204,13 +208,9 @@ class _Reader:
         return int(value)
 
     def share(self, name: str, default: float) -> float:
-        value = self._get(name)
+        value, share = self._number(name)
         if value is None:
             return default
-        try:
-            share = float(value)
-        except ValueError:
-            share = -1.0
         if not 0.0 <= share <= 1.0:
             self.problems.append(
                 f"{name}={value!r} must be a share from 0 to 1 (0.1: one routine update in ten)"

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -43,6 +43,7 @@ from aiogram.types import TelegramObject, Update
 
 from lambdagram.deferred import INTERNAL_KEY
 from lambdagram.names import JOBS_KEY
+from lambdagram.scoped import bound
 
 SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"  # filled in by Scheduler at each firing
 F = TypeVar("F", bound=Callable[..., Any])
@@ -195,14 +196,9 @@ def job_event(job: str, timer: str, target: Target, data: dict[str, Any]) -> dic
 _backend: ContextVar[Backend | None] = ContextVar("lambdagram_timers", default=None)
 
 
-@contextlib.contextmanager
-def serving(backend: Backend | None) -> Iterator[None]:
+def serving(backend: Backend | None) -> contextlib.AbstractContextManager[Backend | None]:
     """Timers made while the body runs are kept by ``backend`` (the engine sets it per update)."""
-    token = _backend.set(backend)
-    try:
-        yield
-    finally:
-        _backend.reset(token)
+    return bound(_backend, backend)
 
 
 def current_backend() -> Backend | None:
