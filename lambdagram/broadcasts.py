@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import json
 import secrets
@@ -236,13 +237,9 @@ class Store:
             await pipe.execute()
 
     async def set(self, broadcast: str, **fields: str | float) -> None:
-        for name, value in fields.items():
-            await self.redis.hset(self._key(broadcast, "meta"), name, value)
-
-    async def forget_unreachable(self, chats: Iterable[int]) -> int:
-        """Send to ``chats`` again in later broadcasts (they unblocked the bot)."""
-        chosen = list(chats)
-        return int(await self.redis.srem(self.unreachable, *chosen)) if chosen else 0
+        """Set fields of the broadcast's meta hash, in one round trip."""
+        meta = self._key(broadcast, "meta")  # redis-py types the mapping invariantly: ignore
+        await self.redis.hset(meta, mapping=dict(fields))  # type: ignore[arg-type]
 
 
 _KINDS = ("sent", "failed", "skipped", "unconfirmed")  # a recipient's outcomes
@@ -453,16 +450,9 @@ async def run(runtime: Runtime, message: dict[str, Any]) -> bool:
 
 
 async def _fields(store: Store, broadcast: str) -> dict[str, Any]:
-    progress = await store.progress(broadcast)
-    return {
-        "state": progress.state,
-        "sent": progress.sent,
-        "failed": progress.failed,
-        "skipped": progress.skipped,
-        "unconfirmed": progress.unconfirmed,
-        "left": progress.left,
-        "total": progress.total,
-    }
+    """The broadcast's progress as log fields (all but its id and creation time)."""
+    progress = dataclasses.asdict(await store.progress(broadcast))
+    return {k: v for k, v in progress.items() if k not in {"id", "created_at"}}
 
 
 class Sender:
