@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare a fresh machine: redis-server (from apt when missing) and .venv, a Python 3.12/3.13
 # virtualenv with the pinned runtime and dev packages (remade when it is half-made); with
-# --deploy-tools also Node.js (the system's, or one from PyPI) and the pinned Serverless Framework.
+# --deploy-tools (make test) also PostgreSQL's server, Node.js (the system's, or one from PyPI)
+# and the pinned Serverless Framework.
 # Safe to run again: it skips what is done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,27 @@ ensure_redis() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools openssl >/dev/null
   # Debian starts the packaged service; the tests and the demo start their own servers.
   as_root systemctl disable --now redis-server >/dev/null 2>&1 || true
+}
+
+ensure_postgres() {
+  # PostgreSQL's server programs, for the database bot's test (it starts its own server)
+  if command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    return
+  fi
+  if ! command -v apt-get >/dev/null; then
+    say "PostgreSQL is missing and there is no apt-get: install its server (initdb, postgres) yourself"
+    return 1
+  fi
+  say "installing postgresql from apt (the database test starts its own server)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  # Debian makes and starts a cluster; the tests start their own server: stop it, leave it off.
+  as_root systemctl disable --now postgresql >/dev/null 2>&1 || true
+  if command -v pg_lsclusters >/dev/null; then
+    pg_lsclusters -h 2>/dev/null | while read -r version cluster _ status _; do
+      [ "$status" = online ] && as_root pg_ctlcluster "$version" "$cluster" stop >/dev/null 2>&1 || true
+    done
+  fi
 }
 
 python_ok() {  # $1 is a Python 3.12+ that can make a venv with pip in it
@@ -122,6 +144,7 @@ ensure_node() {
 ensure_redis
 ensure_venv
 if [ "${1:-}" = "--deploy-tools" ]; then
+  ensure_postgres
   ensure_node
   PATH=$NODE_DIR/bin:$PATH
   if [ ! -x node_modules/.bin/serverless ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

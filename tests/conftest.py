@@ -1,4 +1,4 @@
-"""Fixtures: a real redis-server, a fake Bot API on loopback, and the Lambda handler.
+"""Fixtures: a real redis-server (and PostgreSQL), a fake Bot API on loopback, the Lambda handler.
 
 The engine's tests run the engine's own test bot (``tests/support/bots/form.py``), never
 ``bot/``: replacing the example bot leaves them green. ``tests/bot/`` runs ``handler.py``.
@@ -23,6 +23,7 @@ from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.redis_server import RedisServer, RedisServerMissing
 from lambdagram.runtime import ensure_event_loop
 
+from tests.support.postgres import PostgresMissing, PostgresServer
 from tests.support.webhook import WebhookClient
 
 pytest_plugins = ["lambdagram.testing"]  # the testing kit bot developers use (tests/bot/)
@@ -51,6 +52,19 @@ def redis_server() -> Iterator[RedisServer]:
         if os.environ.get("LAMBDAGRAM_REQUIRE_REDIS") == "1":  # make test: a failure, not a skip
             pytest.fail(message)
         pytest.skip(message)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session, started when a test first asks for it."""
+    try:
+        server = PostgresServer()
+    except PostgresMissing as error:
+        if os.environ.get("LAMBDAGRAM_REQUIRE_REDIS") == "1":  # make test: every server it needs
+            pytest.fail(str(error))
+        pytest.skip(str(error))
     with server:
         yield server
 

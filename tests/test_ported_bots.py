@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.support.ported import (
     normalise,
     through_lambdagram,
 )
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 
@@ -296,3 +298,68 @@ def test_a_gettext_translated_bot_answers_each_user_in_their_language_as_under_p
     assert "Hallo, Ada!" in json.dumps(polled)
     assert "You said: Good day" in json.dumps(polled)
     assert on_lambda == polled
+
+
+def test_a_sqlalchemy_bot_keeps_its_rows_in_postgres_and_answers_as_under_polling(
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    postgres: PostgresServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SQLAlchemy 2's async session middleware against a real PostgreSQL: two users' rows,
+    the same answers as under polling across a SIGKILLed instance, and one connection per
+    instance (``pool_size=1``) that a warm instance reuses from update to update."""
+    pytest.importorskip("asyncpg")
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    module = f"{BOTS}.notes_db"
+    alan = {"from": {"id": 2002, "is_bot": False, "first_name": "Alan"}}
+    updates = [
+        say("/start"),
+        say("/note buy milk"),
+        say("/start", chat_id=2002, extra=alan),
+        say("/note call Alice", chat_id=2002, extra=alan),
+        say("/note read Knuth"),
+        say("/notes"),
+        say("/start"),
+        say("/users", chat_id=2002, extra=alan),
+        say("/note"),
+    ]
+    fresh = "DROP TABLE IF EXISTS notes, users"
+    clients = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE backend_type = 'client backend' AND application_name <> 'psql'"
+    )
+
+    postgres.sql(fresh)
+    monkeypatch.setenv("DATABASE_URL", postgres.url)
+    telegram.clear()
+    polling = PollingDriver(module, telegram)
+    polled = [normalise(polling.send(update)) for update in updates]
+    polling.loop.run_until_complete(polling.dispatcher["engine"].dispose())
+    polling.close()
+
+    postgres.sql(fresh)
+    telegram.clear()
+    lam = LambdaDriver(module, {**bot_env, "DATABASE_URL": postgres.url}, telegram)
+    try:
+        on_lambda = [normalise(lam.send(update)) for update in updates[:4]]
+        warm_connections = postgres.sql(clients)
+        lam.restart()  # a cold instance: a new engine, tables already there
+        on_lambda += [normalise(lam.send(update)) for update in updates[4:]]
+        for _ in range(100):  # the killed instance's backend ends once it reads the EOF
+            if postgres.sql(clients) == "1":
+                break
+            time.sleep(0.05)
+        connections_after_restart = postgres.sql(clients)
+    finally:
+        lam.close()
+
+    assert sqlalchemy.__version__.startswith("2.")
+    assert "1. buy milk\\n2. read Knuth" in json.dumps(polled)
+    assert "Welcome back, Alice." in json.dumps(polled)
+    assert "2 users so far." in json.dumps(polled)
+    assert on_lambda == polled
+    assert warm_connections == "1"  # four updates, one pooled connection
+    assert connections_after_restart == "1"
+    assert postgres.sql("SELECT count(*) FROM notes") == "3"
