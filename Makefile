@@ -1,4 +1,5 @@
-# The two commands of the README: `make demo` and `make test`. Both set the machine up first.
+# The two commands of the README: `make demo` (engine.mk) and `make test`. Both set the machine up
+# first. A project made with `python -m lambdagram new` gets this file as it is.
 PY := .venv/bin/python
 ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 # Node.js for the Serverless Framework: the system's when new enough, else scripts/bootstrap.sh
@@ -6,7 +7,7 @@ ARCH := $(shell uname -m | sed 's/aarch64/arm64/')
 export LAMBDAGRAM_NODE_DIR ?= $(CURDIR)/.tools/node
 export PATH := $(LAMBDAGRAM_NODE_DIR)/bin:$(PATH)
 
-.PHONY: help setup deploy-tools demo chat dev test test-py313 lint typecheck unit package package-native check-package
+.PHONY: help setup deploy-tools chat dev test lint typecheck unit package package-native check-package
 
 help:  ## this list
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)/  make \1\t\2/' | expand -t 24
@@ -16,9 +17,6 @@ setup:
 
 deploy-tools:
 	@scripts/bootstrap.sh --deploy-tools
-
-demo: setup  ## a scripted dialog through the Lambda handler, killed mid-form
-	@$(PY) -m lambdagram demo
 
 chat: setup  ## talk to the bot in the terminal
 	@$(PY) -m lambdagram chat
@@ -48,12 +46,6 @@ test: lint typecheck package package-native  ## everything CI runs (with the Loc
 	LAMBDAGRAM_REQUIRE_PACKAGE=1 LAMBDAGRAM_REQUIRE_REDIS=1 $(PY) -m pytest
 	@if why=$$(scripts/localstack.sh can-run); then $(MAKE) --no-print-directory local-test; \
 	else echo "make test: $$why"; fi
-
-PY313 ?= python3.13
-test-py313: setup  ## the tests on Python 3.13 as well (in .venv-3.13; PY313=/path/to/python3.13)
-	test -x .venv-3.13/bin/python || $(PY313) -m venv .venv-3.13
-	.venv-3.13/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	LAMBDAGRAM_REQUIRE_REDIS=1 .venv-3.13/bin/python -m pytest
 
 # ---- Deploying (needs an AWS account; see README "Deploy") ----------------------------------
 # One set of knobs for every command below: make deploy STAGE=prod REGION=eu-central-1 \
@@ -134,15 +126,10 @@ local-down:  ## stop everything local-up started (by PID), remove the functions'
 
 local-test: deploy-tools  ## up, deploy, a whole dialog and more through the deployed function, down
 	@scripts/localstack.sh up || { code=$$?; scripts/localstack.sh down; exit $$code; }
-	@LAMBDAGRAM_LOCALSTACK_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/localstack; \
+	@if [ -d tests/localstack ]; then LAMBDAGRAM_LOCALSTACK_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/localstack; \
+	else scripts/localstack.sh send; fi; \
 	code=$$?; scripts/localstack.sh down; exit $$code
 
-# ---- Mutation check (README "Tests") ---------------------------------------------------------
-.PHONY: mutants
-mutants: setup  ## break the engine's critical lines one at a time; the fast tests must notice
-	$(PY) scripts/mutants.py
-
-# ---- Benchmarks (README "Performance") ------------------------------------------------------
-.PHONY: bench
-bench: setup package-native  ## cold start, RSS, warm latency vs aiogram's server, throughput, cost
-	PYTHONPATH=. $(PY) -m bench
+# The engine's own targets (demo, mutants, bench, test-py313): in its repository, not in a
+# project made with `python -m lambdagram new`, which ships this Makefile without them.
+-include engine.mk

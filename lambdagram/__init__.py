@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
         try:
             return version("lambdagram")
         except PackageNotFoundError:  # a source tree (this repository, a bot's copy)
-            return "0.6.0"
+            return "0.7.0"
     if name == "Lambdagram":
         from lambdagram.function import Lambdagram
 

@@ -81,7 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "timers", help="print on if the bot registers jobs (it needs the scheduler), else off"
     )
+    new = commands.add_parser(
+        "new", help="a new bot project in DIR that depends on this engine instead of copying it"
+    )
+    new.add_argument("dir", help="the project's directory (new or empty)")
+    new.add_argument(
+        "--wheel",
+        metavar="FILE",
+        help="the engine's wheel to put in wheels/ (in this repository: built; otherwise "
+        "without it the project requires lambdagram==VERSION from your index)",
+    )
     args = parser.parse_args(argv)
+    if args.command == "new":
+        return _new(args)
     if args.command == "timers":
         print("on" if load_app().blueprint.registers_jobs else "off")
         return 0
@@ -117,6 +129,35 @@ def main(argv: list[str] | None = None) -> int:
     from lambdagram.local import chat
 
     return chat.run()
+
+
+def _new(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    import lambdagram
+    from lambdagram import new_project
+
+    target = Path(args.dir)
+    try:
+        with tempfile.TemporaryDirectory() as built:
+            wheel = Path(args.wheel) if args.wheel else None
+            if wheel is None and new_project.kit_root() == new_project.HERE.parent:
+                print("building the engine's wheel from this repository", file=sys.stderr)
+                wheel = new_project.build_wheel(Path(built))
+            written = new_project.create(target, wheel=wheel, version=lambdagram.__version__)
+    except new_project.NewProjectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"{target}: {len(written)} files; the engine from {_engine_line(target)}")
+    print(f"next: cd {target} && git init && make chat (or make test)")
+    return 0
+
+
+def _engine_line(target: object) -> str:
+    from pathlib import Path
+
+    return (Path(str(target)) / "requirements.txt").read_text().splitlines()[2]
 
 
 def _webhook(args: argparse.Namespace) -> int:

@@ -31,7 +31,9 @@ ensure_redis() {
 }
 
 ensure_postgres() {
-  # PostgreSQL's server programs, for the database bot's test (it starts its own server)
+  # PostgreSQL's server programs, for the engine's database bot test (it starts its own
+  # server); a project made with `python -m lambdagram new` has no such test
+  [ -f tests/support/postgres.py ] || return 0
   if command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
     return
   fi

@@ -7,12 +7,17 @@ one fixed date, so on Lambda they never match and are recompiled each time. This
 them with unchecked-hash .pyc files (PEP 552), which Python loads without looking at the
 source's date. Run it with the Python version the function runs (its ``pythonVersion``).
 
+It also leaves out the engine's local tools where the engine came in as an installed package
+(a project made with ``python -m lambdagram new``): the same files ``serverless.yml``'s
+patterns keep out of the zip when the engine is a directory of the project.
+
     python scripts/compile_pyc.py dist/dev/lambdagram.zip
 """
 
 from __future__ import annotations
 
 import compileall
+import fnmatch
 import py_compile
 import shutil
 import sys
@@ -21,6 +26,23 @@ import zipfile
 from pathlib import Path
 
 RUNTIMES = {(3, 12), (3, 13)}  # Lambda's python3.12 and python3.13
+# What the deployed function never imports: the stand-ins, the testing kit, the CLI, the
+# new-project kit (serverless.yml's package.patterns name the same).
+LOCAL_ONLY = (
+    "lambdagram/local/*",
+    "lambdagram/testing.py",
+    "lambdagram/cli.py",
+    "lambdagram/*_cli.py",
+    "lambdagram/__main__.py",
+    "lambdagram/new_project.py",
+    "lambdagram/project_kit/*",
+    "lambdagram/project_template/*",
+)
+
+
+def local_only(name: str) -> bool:
+    """Whether the zip entry ``name`` is one of the engine's local tools."""
+    return any(fnmatch.fnmatch(name, pattern) for pattern in LOCAL_ONLY)
 
 
 def compile_zip(path: Path) -> int:
@@ -32,7 +54,7 @@ def compile_zip(path: Path) -> int:
         root = Path(tmp) / "task"
         with zipfile.ZipFile(path) as archive:
             infos = {info.filename: info for info in archive.infolist()}
-            archive.extractall(root)
+            archive.extractall(root, [n for n in archive.namelist() if not local_only(n)])
         for cache in list(root.rglob("__pycache__")):
             shutil.rmtree(cache)
         ok = compileall.compile_dir(

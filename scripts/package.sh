@@ -16,7 +16,7 @@ PATH=${LAMBDAGRAM_NODE_DIR:-$PWD/.tools/node}/bin:$PATH  # scripts/bootstrap.sh'
 [ -x node_modules/.bin/serverless ] || npm ci --no-progress --no-fund --no-audit >&2
 # Skip the build when nothing that goes into it changed since the last one in "$out".
 inputs=$(
-  { echo "$stage $arch ${PYTHON_BIN:-} ${AWS_REGION:-} $*"; find handler.py bot lambdagram requirements.txt serverless.yml \
+  { echo "$stage $arch ${PYTHON_BIN:-} ${AWS_REGION:-} $*"; find handler.py bot $(ls -d lambdagram wheels 2>/dev/null) requirements.txt serverless.yml \
       infra/serverless package-lock.json scripts/package.sh scripts/compile_pyc.py -type f \
       ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort | xargs -d '\n' sha256sum
   } | sha256sum | cut -c1-32

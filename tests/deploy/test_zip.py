@@ -36,6 +36,8 @@ def test_it_leaves_out_what_lambda_does_not_run(dev_package: Path) -> None:
         "lambdagram/cli.py",
         "lambdagram/testing.py",
         "lambdagram/webhook_cli.py",
+        "lambdagram/new_project.py",
+        "lambdagram/project_template/",
         "infra/",
         "scripts/",
         ".venv/",

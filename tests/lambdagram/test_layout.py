@@ -8,7 +8,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "lambdagram"
-NOT_DEPLOYED = ("lambdagram.local", "lambdagram.cli", "lambdagram.__main__", "lambdagram.testing")
+NOT_DEPLOYED = (
+    "lambdagram.local",
+    "lambdagram.cli",
+    "lambdagram.__main__",
+    "lambdagram.testing",
+    "lambdagram.new_project",
+    "lambdagram.project_template",  # the files `python -m lambdagram new` writes
+)
 
 
 def module_name(path: Path) -> str:
