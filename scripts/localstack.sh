@@ -116,24 +116,44 @@ gateway() { # the host's address on the functions' Docker network
 
 # ---- setting b: everything from the package registries --------------------------------------
 
-python313() { # a Python 3.13 for LocalStack (on 3.12 its functions fail), or nothing
-  local python
-  python=$(command -v python3.13 || true)
-  if [ -z "$python" ] || ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
-    python=$(pyenv root 2>/dev/null)/versions/$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | head -n1)/bin/python3
-  fi
-  [ -x "$python" ] && echo "$python"
+localstack_python() { # LocalStack's own Python: a 3.13, else a 3.12 (mended below), else nothing
+  local python version
+  if [ -n "${LOCALSTACK_PYTHON:-}" ]; then echo "$LOCALSTACK_PYTHON"; return 0; fi  # asked for
+  for version in 3.13 3.12; do
+    python=$(command -v "python$version" || true)
+    if [ -z "$python" ] || ! "$python" -c "import sys; sys.exit('%d.%d' % sys.version_info[:2] != '$version')" 2>/dev/null; then
+      python=$(pyenv root 2>/dev/null)/versions/$(pyenv versions --bare 2>/dev/null | grep -E "^${version//./\\.}" | head -n1)/bin/python3
+    fi
+    if [ -x "$python" ]; then echo "$python"; return 0; fi
+  done
   return 0
+}
+
+mend_for_python312() {
+  # LocalStack 4.13.1 has one line that only Python 3.13 can run: a signature annotated
+  # `Lock | None`, evaluated at import, where 3.12's threading.Lock is a function, so every Lambda
+  # function it creates ends in state Failed. Quote that annotation (the pinned release's exact
+  # line, checked), so Ubuntu 24.04's python3.12 runs it; nothing else in it changes.
+  local venv=$CACHE/venv file
+  "$venv/bin/python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' || return 0
+  file=$(echo "$venv"/lib/python3.12/site-packages/localstack/packages/api.py)
+  if grep -q 'install_lock: Lock | None = None' "$file" 2>/dev/null; then
+    say "LocalStack on Python 3.12: quoting its one 3.13-only annotation ($file)"
+    sed -i 's/install_lock: Lock | None = None/install_lock: "Lock | None" = None/' "$file"
+    rm -f "$(dirname "$file")"/__pycache__/api.*.pyc
+  fi
+  "$venv/bin/python" -c 'import localstack.packages.api' >/dev/null 2>&1 \
+    || { rm -rf "$venv"; die "LocalStack $LOCALSTACK_VERSION does not run on Python 3.12 here: install python3.13"; }
 }
 
 localstack_venv() {
   [ -x "$CACHE/venv/bin/localstack" ] && return
   local python
-  python=$(python313)
-  [ -n "$python" ] || die "LocalStack $LOCALSTACK_VERSION needs Python 3.13 (on 3.12 its functions fail): install python3.13"
-  say "installing LocalStack $LOCALSTACK_VERSION from PyPI into $CACHE/venv (about a minute)"
+  python=$(localstack_python)
+  [ -n "$python" ] || die "LocalStack $LOCALSTACK_VERSION needs Python 3.13 or 3.12: install python3"
+  say "installing LocalStack $LOCALSTACK_VERSION from PyPI into $CACHE/venv with $("$python" --version) (about a minute)"
   rm -rf "$CACHE/venv"
-  "$python" -m venv "$CACHE/venv" || die "cannot make a venv with $python: install python3.13-venv"
+  "$python" -m venv "$CACHE/venv" || die "cannot make a venv with $python: install python$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv"
   # The whole set, pinned and hashed (scripts/lock_localstack.py wrote it): nothing to resolve,
   # so pip cannot backtrack, and every file is checked.
   if [ "$LOCALSTACK_VERSION" = 4.13.1 ]; then
@@ -143,6 +163,7 @@ localstack_venv() {
     "$CACHE/venv/bin/pip" install -q --disable-pip-version-check "localstack-core[runtime]==$LOCALSTACK_VERSION" 'awscli<2' \
       || { rm -rf "$CACHE/venv"; die "LocalStack's install failed (above)"; }
   fi
+  mend_for_python312
 }
 
 registry() {
@@ -364,7 +385,8 @@ connection = http.client.HTTPConnection("127.0.0.1", 4566, timeout=120)
 connection.request("POST", path, body.encode(), {"Host": host + ":4566",
     "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret})
 answer = connection.getresponse()
-print(answer.read().decode(), f"[HTTP {answer.status}]")' \
+print(answer.read().decode(), f"[HTTP {answer.status}]")
+sys.exit(answer.status != 200)' \
     "$host" "/${url#http://*/}webhook" "${WEBHOOK_SECRET:-local-rehearsal-secret}" "$body"
 }
 
@@ -389,8 +411,8 @@ can_run() { # can this machine run the rehearsal? (a Docker daemon, or root or s
   if [ -n "${LAMBDAGRAM_NO_LOCALSTACK:-}" ]; then
     echo "LAMBDAGRAM_NO_LOCALSTACK is set: no LocalStack rehearsal (make local-test runs it)"; return 1
   fi
-  if [ -z "$(python313)" ] && [ "$(setting_if_known)" != a ]; then
-    echo "the LocalStack rehearsal needs a Python 3.13 for LocalStack $LOCALSTACK_VERSION (none here): install python3.13, then make local-test"; return 1
+  if [ -z "$(localstack_python)" ] && [ "$(setting_if_known)" != a ]; then
+    echo "the LocalStack rehearsal needs a Python 3.13 or 3.12 for LocalStack $LOCALSTACK_VERSION (none here): install python3, then make local-test"; return 1
   fi
   docker info >/dev/null 2>&1 && return 0
   if ! command -v dockerd >/dev/null && ! command -v apt-get >/dev/null; then
