@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
+from lambdagram.local.events import message_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.polling_main import PollingMainError, capture
 
 from tests.conftest import handler_client
+from tests.support.ported import as_polling_apart, through_lambdagram
 
 BOTS = Path(__file__).resolve().parents[1] / "support" / "polling_bots"
 
@@ -60,3 +65,74 @@ def test_a_main_that_never_polls_or_a_missing_file_says_so(tmp_path: Path) -> No
         capture(tmp_path / "nope.py")
     with pytest.raises(PollingMainError, match="has no start"):
         capture(entry, main="start")
+
+
+def ordinary_polling_bots() -> list[Any]:
+    """(bot, updates, what its answers hold): bots with a main() of their own, each written in
+    one of the common styles, handed over by a three-line handler."""
+    alan = {"from": {"id": 2002, "is_bot": False, "first_name": "Alan"}}
+    return [
+        pytest.param(
+            "echo",
+            [message_update("/start"), message_update("hello"), message_update("again")],
+            ["Hello, <b>Alice</b>!", "hello"],
+            id="single-file-module-level-dp",
+        ),
+        pytest.param(
+            "shop",
+            [
+                message_update("/start"),
+                message_update("Catalogue"),
+                message_update("1"),
+                message_update("2"),
+                message_update("Cart"),
+                message_update("/start", extra=alan, chat_id=2002),
+            ],
+            [
+                "Welcome to the shop (admin)!",
+                "Tea added (1 in the cart).",
+                "Cart: Tea, Coffee",
+                "Welcome to the shop!",
+            ],
+            id="package-with-config-startup-hook-and-polling-data",
+        ),
+        pytest.param(
+            "notes",
+            [message_update("/note tea"), message_update("/note cake"), message_update("/notes")],
+            ["Saved.", "Ada's bot: tea; cake"],
+            id="database-made-in-main-with-awaited-setup",
+        ),
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("bot", "updates", "answers"), ordinary_polling_bots())
+def test_an_ordinary_polling_bot_hands_over_in_three_lines_and_answers_as_under_polling(
+    bot: str,
+    updates: list[dict[str, Any]],
+    answers: list[str],
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    request: pytest.FixtureRequest,
+) -> None:
+    env = {**bot_env, "LAMBDAGRAM_APP": f"tests.support.polling_bots.{bot}_handler:app"}
+    if bot == "notes":
+        postgres = request.getfixturevalue("postgres")
+        postgres.sql("DROP TABLE IF EXISTS polling_notes")
+        env["DATABASE_URL"] = postgres.url
+    root = BOTS / f"{bot}_handler.py"
+    glue = [line for line in root.read_text().splitlines() if "ambda" in line]
+
+    polled = as_polling_apart(f"tests.support.polling_bots.{bot}_handler", updates,
+                              {**os.environ, **env})  # fmt: skip
+    if bot == "notes":
+        postgres.sql("DROP TABLE IF EXISTS polling_notes")
+    on_lambda = through_lambdagram(
+        f"tests.support.polling_bots.{bot}_handler", updates, env, telegram, kill_after=2
+    )
+
+    assert len(glue) == 3, glue  # the import, app = Lambdagram.from_polling(...), handler
+    for answer in answers:
+        assert answer in json.dumps(polled), answer
+    assert on_lambda == polled

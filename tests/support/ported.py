@@ -162,3 +162,33 @@ def _value(value: Any) -> Any:
     if isinstance(value, list):
         return [_value(v) for v in value]
     return value
+
+
+def as_polling_apart(
+    module: str, updates: list[dict[str, Any]], env: dict[str, str]
+) -> list[list[Call]]:
+    """`as_polling` in a Python process of its own, with a fake Bot API of its own: for bots
+    whose folders import by bare name (``handlers``, ``config``), which would meet another
+    bot's module of the same name in this process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.support.ported", module],
+        input=json.dumps(updates), capture_output=True, text=True, timeout=300, check=False,
+        cwd=Path(__file__).resolve().parents[2], env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    calls: list[list[Call]] = [
+        [(method, params) for method, params in step] for step in json.loads(done.stdout)
+    ]
+    return calls
+
+
+if __name__ == "__main__":
+    import sys
+
+    with FakeTelegram() as fake:
+        polled = as_polling(sys.argv[1], json.loads(sys.stdin.read()), fake)
+    print(json.dumps(polled))
