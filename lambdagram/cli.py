@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  broadcasts: the worker sends them", file=sys.stderr)
         return 0
     if args.command == "demo":
-        from lambdagram.local import demo
+        from lambdagram.tools import demo
 
         return demo.run()
     if args.command == "deadletter":
@@ -123,10 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "webhook":
         return _webhook(args)
     if args.command == "poll":
-        from lambdagram.local import poll
+        from lambdagram.tools import poll
 
         return poll.run(delete_webhook=args.delete_webhook, offline=args.offline)
-    from lambdagram.local import chat
+    from lambdagram.tools import chat
 
     return chat.run()
 

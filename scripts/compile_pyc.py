@@ -30,6 +30,7 @@ RUNTIMES = {(3, 12), (3, 13)}  # Lambda's python3.12 and python3.13
 # new-project kit (serverless.yml's package.patterns name the same).
 LOCAL_ONLY = (
     "lambdagram/local/*",
+    "lambdagram/tools/*",
     "lambdagram/testing.py",
     "lambdagram/cli.py",
     "lambdagram/*_cli.py",

@@ -1,7 +1,8 @@
 """Local stand-ins for the cloud: a throwaway redis-server, a fake Bot API, Lambda events.
 
-Used by the demo, ``python -m lambdagram chat|poll``, the tests and the benchmarks. Not part of
-the deployed function.
+Used by the testing kit bot developers import (`lambdagram.testing`), the developer tools
+(`lambdagram.tools`: demo, chat, poll), this repository's tests and the benchmarks. Not part
+of the deployed function.
 """
 
 from pathlib import Path

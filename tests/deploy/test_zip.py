@@ -33,6 +33,7 @@ def test_it_leaves_out_what_lambda_does_not_run(dev_package: Path) -> None:
         "bench/",
         "node_modules/",
         "lambdagram/local/",
+        "lambdagram/tools/",
         "lambdagram/cli.py",
         "lambdagram/testing.py",
         "lambdagram/webhook_cli.py",

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENGINE = ROOT / "lambdagram"
 NOT_DEPLOYED = (
     "lambdagram.local",
+    "lambdagram.tools",
     "lambdagram.cli",
     "lambdagram.__main__",
     "lambdagram.testing",

@@ -23,8 +23,8 @@ import redis
 from lambdagram.local.events import message_update, photo_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import ROOT
-from lambdagram.local.poll import BotApi, Poller, PollError
 from lambdagram.local.redis_server import RedisServer
+from lambdagram.tools.poll import BotApi, Poller, PollError
 
 from tests.conftest import SECRET, TOKEN
 

@@ -344,8 +344,8 @@ def run(*, delete_webhook: bool = False, offline: bool = False) -> int:
 
     offline_api = None
     if offline:
-        from lambdagram.local.chat import TOKEN
         from lambdagram.local.fake_telegram import FakeTelegram
+        from lambdagram.tools.chat import TOKEN
 
         offline_api = FakeTelegram().start()
         os.environ.update(BOT_TOKEN=TOKEN, TELEGRAM_API_URL=offline_api.url)
@@ -448,8 +448,8 @@ def _type_updates(api: FakeTelegram, poller: Poller) -> None:
     until the poller confirmed it, and prints what the bot sent; at the end, Ctrl-C."""
     import threading
 
-    from lambdagram.local.chat import typed_update
     from lambdagram.local.transcript import Button, bot_lines
+    from lambdagram.tools.chat import typed_update
 
     def chat() -> None:
         buttons: list[Button] = []
