@@ -19,13 +19,13 @@ import socket
 import threading
 import time
 from collections import deque
-from types import TracebackType
 from typing import Self
 
 from lambdagram.local.ports import free_port
+from lambdagram.local.servers import Managed
 
 
-class DelayProxy:
+class DelayProxy(Managed):
     """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target``, ``delay_s`` each way."""
 
     def __init__(self, target: int, delay_s: float) -> None:
@@ -36,16 +36,11 @@ class DelayProxy:
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
 
-    def __enter__(self) -> Self:
+    def start(self) -> Self:
         threading.Thread(target=self._accept, daemon=True).start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
         self._closed.set()
         self._listener.close()
         for sock in self._sockets:
