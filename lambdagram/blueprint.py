@@ -30,7 +30,7 @@ from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.fsm.storage.base import BaseStorage
 
-from lambdagram import handler_cache, lazy_types
+from lambdagram import handler_cache, inline_filters, lazy_types
 from lambdagram.albums import AlbumMiddleware
 from lambdagram.fsm import UpdateStorage
 from lambdagram.names import BROADCASTS_KEY, ENGINE_OBSERVERS, JOBS_KEY, LONG_FLAG
@@ -39,6 +39,7 @@ Configure = Callable[[Dispatcher], object]
 """What a polling bot's ``main()`` does to its Dispatcher before ``start_polling``."""
 
 handler_cache.install()
+inline_filters.install()
 
 
 class BotSetupError(RuntimeError):
