@@ -9,7 +9,10 @@ before the snapshot
     Nothing connects: sockets do not survive a snapshot.
 after a restore
     forget the process's clients, so the first update opens fresh Redis and Bot API
-    connections instead of using ones that were open (if any) when the snapshot was taken.
+    connections instead of using ones that were open (if any) when the snapshot was taken,
+    and seed ``random`` again from the OS: every instance restored from one snapshot would
+    otherwise draw the same numbers (aiogram-dialog's intent ids among them, which would
+    then collide across instances). ``secrets`` and ``uuid4`` read the OS each time.
 
 The hooks come from ``snapshot_restore_py``, which the Lambda Python runtime provides; where
 it is missing (local runs) nothing is registered.
@@ -18,6 +21,7 @@ it is missing (local runs) nothing is registered.
 from __future__ import annotations
 
 import gc
+import random
 from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
@@ -61,8 +65,14 @@ def register(app: Snapshotted) -> bool:
     except ImportError:
         return False
     register_before_snapshot(lambda: warm(app))
-    register_after_restore(app.forget_clients)
+    register_after_restore(lambda: restored(app))
     return True
+
+
+def restored(app: Snapshotted) -> None:
+    """What each instance restored from the snapshot does first: new clients, new seed."""
+    app.forget_clients()
+    random.seed()
 
 
 def warm(app: Snapshotted) -> None:

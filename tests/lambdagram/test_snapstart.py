@@ -55,3 +55,21 @@ def test_after_a_restore_the_next_update_uses_new_clients(
     assert after is not None
     assert after is not before
     ensure_event_loop().run_until_complete(before.close())  # the fixture closes `after`
+
+
+def test_after_a_restore_random_draws_differ_from_the_snapshots(
+    lambda_handler: ModuleType,
+) -> None:
+    """Two instances restored from one snapshot share its random state until reseeded."""
+    import random
+
+    entry: Any = snapshot_restore_py.get_after_restore()[-1]
+    callback, args, kwargs = entry
+    snapshot = random.getstate()
+    callback(*args, **kwargs)  # one restored instance
+    first = [random.random() for _ in range(4)]
+    random.setstate(snapshot)
+    callback(*args, **kwargs)  # another, from the same snapshot
+    second = [random.random() for _ in range(4)]
+
+    assert first != second
