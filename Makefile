@@ -127,7 +127,7 @@ local-down:  ## stop everything local-up started (by PID), remove the functions'
 local-test: deploy-tools  ## up, deploy, a whole dialog and more through the deployed function, down
 	@scripts/localstack.sh up || { code=$$?; scripts/localstack.sh down; exit $$code; }
 	@if [ -d tests/localstack ]; then LAMBDAGRAM_LOCALSTACK_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/localstack; \
-	else scripts/localstack.sh send; fi; \
+	else scripts/localstack.sh deploy && scripts/localstack.sh send; fi; \
 	code=$$?; scripts/localstack.sh down; exit $$code
 
 # The engine's own targets (demo, mutants, bench, test-py313): in its repository, not in a
