@@ -359,13 +359,14 @@ deploy() {
   STAGE=local REGION=eu-west-1 BOT_TOKEN=${BOT_TOKEN:-123456789:local-rehearsal-token} \
     REDIS_URL=${LOCAL_REDIS_URL:-$(redis_url)} WEBHOOK_SECRET=${WEBHOOK_SECRET:-local-rehearsal-secret} \
     AWS="$(aws_command) --endpoint-url=$ENDPOINT" scripts/params.sh
-  local timers
+  local timers long
   timers=$("$PY" -m lambdagram timers) # the example bot's reminders: the schedule group and roles
+  long=$("$PY" -m lambdagram long-work 2>/dev/null) # its long handlers and broadcasts: the worker
   scripts/package.sh local "$arch" dist/local --param="telegramApiUrl=$telegram" \
-    --param="timers=$timers" >/dev/null
+    --param="timers=$timers" --param="longWork=$long" >/dev/null
   PYTHON_BIN=$PY node_modules/.bin/serverless deploy --stage local --package dist/local \
     --param="architecture=$arch" --param="wheelPlatform=$(uname -m)" --param="telegramApiUrl=$telegram" \
-    --param="pythonVersion=$PYVER" --param="timers=$timers"
+    --param="pythonVersion=$PYVER" --param="timers=$timers" --param="longWork=$long"
 }
 
 function_url() {
