@@ -145,19 +145,15 @@ def _new(args: argparse.Namespace) -> int:
             if wheel is None and new_project.kit_root() == new_project.HERE.parent:
                 print("building the engine's wheel from this repository", file=sys.stderr)
                 wheel = new_project.build_wheel(Path(built))
-            written = new_project.create(target, wheel=wheel, version=lambdagram.__version__)
+            version = lambdagram.__version__
+            written = new_project.create(target, wheel=wheel, version=version)
     except new_project.NewProjectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"{target}: {len(written)} files; the engine from {_engine_line(target)}")
+    engine = new_project.engine_requirement(wheel, version)
+    print(f"{target}: {len(written)} files; the engine from {engine}")
     print(f"next: cd {target} && git init && make chat (or make test)")
     return 0
-
-
-def _engine_line(target: object) -> str:
-    from pathlib import Path
-
-    return (Path(str(target)) / "requirements.txt").read_text().splitlines()[2]
 
 
 def _webhook(args: argparse.Namespace) -> int:

@@ -73,6 +73,11 @@ def kit_root() -> Path:
     raise NewProjectError(f"no deployment kit in {packaged}: reinstall lambdagram from its wheel")
 
 
+def engine_requirement(wheel: Path | None, version: str) -> str:
+    """The project's ``requirements.txt`` line for the engine: its wheel, or the release."""
+    return f"./wheels/{wheel.name}" if wheel is not None else f"lambdagram=={version}"
+
+
 def create(target: Path, *, wheel: Path | None = None, version: str) -> list[str]:
     """Write the project into ``target`` (new or empty); the paths written, sorted.
 
@@ -98,18 +103,16 @@ def create(target: Path, *, wheel: Path | None = None, version: str) -> list[str
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, destination)
         written.append(name)
-    engine = f"lambdagram=={version}"
     if wheel is not None:
         (target / "wheels").mkdir(exist_ok=True)
         shutil.copy2(wheel, target / "wheels" / wheel.name)
         written.append(f"wheels/{wheel.name}")
-        engine = f"./wheels/{wheel.name}"
     pins = (target / "requirements.txt").read_text().splitlines()
     body = [line for line in pins if not line.startswith("#")]
     (target / "requirements.txt").write_text(
         "# Runtime dependencies of the Lambda function, pinned: the engine (its wheel, or your\n"
         "# index's release), then the versions it was released with.\n"
-        f"{engine}\n" + "\n".join(body).lstrip("\n") + "\n"
+        f"{engine_requirement(wheel, version)}\n" + "\n".join(body).lstrip("\n") + "\n"
     )
     return sorted(written)
 
