@@ -19,6 +19,7 @@ from __future__ import annotations
 import compileall
 import fnmatch
 import py_compile
+import re
 import shutil
 import sys
 import tempfile
@@ -26,24 +27,22 @@ import zipfile
 from pathlib import Path
 
 RUNTIMES = {(3, 12), (3, 13)}  # Lambda's python3.12 and python3.13
-# What the deployed function never imports: the stand-ins, the testing kit, the CLI, the
-# new-project kit (serverless.yml's package.patterns name the same).
-LOCAL_ONLY = (
-    "lambdagram/local/*",
-    "lambdagram/tools/*",
-    "lambdagram/testing.py",
-    "lambdagram/cli.py",
-    "lambdagram/*_cli.py",
-    "lambdagram/__main__.py",
-    "lambdagram/new_project.py",
-    "lambdagram/project_kit/*",
-    "lambdagram/project_template/*",
-)
+SERVERLESS = Path(__file__).resolve().parents[1] / "serverless.yml"
 
 
-def local_only(name: str) -> bool:
+def local_only_patterns(serverless: Path = SERVERLESS) -> list[str]:
+    """What the deployed function never imports, as ``serverless.yml``'s package patterns
+    exclude it from the project's tree (``"!lambdagram/..."``), for the engine installed as a
+    package, which those patterns do not reach; ``**`` as fnmatch's ``*`` (it crosses ``/``)."""
+    found = re.findall(r'^\s*- "!(lambdagram/[^"]+)"', serverless.read_text(), re.MULTILINE)
+    if not found:
+        raise SystemExit(f"no '!lambdagram/...' package patterns in {serverless}")
+    return [pattern.replace("**", "*") for pattern in found]
+
+
+def local_only(name: str, patterns: list[str]) -> bool:
     """Whether the zip entry ``name`` is one of the engine's local tools."""
-    return any(fnmatch.fnmatch(name, pattern) for pattern in LOCAL_ONLY)
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
 def compile_zip(path: Path) -> int:
@@ -51,11 +50,13 @@ def compile_zip(path: Path) -> int:
     if sys.version_info[:2] not in RUNTIMES:
         msg = f"compile with Python 3.12 or 3.13 (a Lambda runtime), not {sys.version}"
         raise SystemExit(msg)
+    patterns = local_only_patterns()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "task"
         with zipfile.ZipFile(path) as archive:
             infos = {info.filename: info for info in archive.infolist()}
-            archive.extractall(root, [n for n in archive.namelist() if not local_only(n)])
+            kept = [n for n in archive.namelist() if not local_only(n, patterns)]
+            archive.extractall(root, kept)
         for cache in list(root.rglob("__pycache__")):
             shutil.rmtree(cache)
         ok = compileall.compile_dir(
