@@ -96,7 +96,7 @@ def cold_once(
         capture_output=True,
         text=True,
         env=full_env,
-        cwd=ROOT,
+        cwd=packaged or ROOT,  # `-m` puts the working directory first on sys.path
         check=True,
     )
     wall = time.perf_counter() - started

@@ -1,37 +1,58 @@
-"""Build aiogram's pydantic models on first use instead of at import (the cold start).
+"""Import and build only the aiogram models an update uses (the cold start).
 
-``import aiogram`` costs about 2 s and 165 MB RSS: ``aiogram/types/__init__.py`` ends with a
-loop calling ``model_rebuild()`` on ~440 types, and every one of ~170 ``aiogram.methods``
-classes builds its validator as it is defined. A Lambda function pays that on every cold
-start, though one update touches a handful of models. `install` imports aiogram with
+``import aiogram`` costs about 2 s and 165 MB RSS: ``aiogram/types/__init__.py`` imports ~440
+type modules and ends with a loop calling ``model_rebuild()`` on each, ``aiogram/methods``
+imports ~185 method modules, and every one of those ~600 pydantic classes builds its
+validator as it is defined. A Lambda function pays that on every cold start, though one
+update touches a handful of models. `install` imports aiogram with
 
-1. the ``model_rebuild(_types_namespace=...)`` loop skipped (the namespace it carries is kept),
-2. pydantic's ``defer_build=True`` in force for the models defined meanwhile, so each builds
+1. ``aiogram.types`` and ``aiogram.methods`` as lazy packages: their ``__init__`` is not run;
+   a name (``Message``, ``SendMessage``) imports its module on first access, so a process
+   imports the ~200 types an ``Update`` can hold and the methods it calls, not all ~630;
+2. ``aiogram.client.bot`` given stand-ins for the ~185 methods and ~70 types it imports
+   (its methods call one, ``SendMessage(...)``, and the first call imports the real class
+   and puts it in the stand-in's place; the types appear only in annotations);
+3. each type or method module, once run, given the aiogram types its models' annotations
+   name (what aiogram imports only under ``TYPE_CHECKING`` and its skipped rebuild loop
+   would have supplied), importing those in turn, so a deferred build resolves every
+   forward reference from the module's own namespace;
+4. pydantic's ``defer_build=True`` in force while those modules run, so each model builds
    its validator and serializer the first time it is used (pydantic's own mechanism), and
-3. the kept namespace (every type by name, ``Default``, ...) added to each aiogram types and
-   methods module, so those deferred builds resolve the forward references that aiogram
-   imports only under ``TYPE_CHECKING``, and
-4. each distinct annotation string compiled once (`_compile_once`).
+   each distinct annotation string compiled once (`_compile_once`).
 
 The result is the same models (tests compare every type's and method's JSON schema with an
-eager import), built when needed. It is checked against the aiogram versions in
+eager import), imported and built when needed. It is checked against the aiogram versions in
 `CHECKED_AIOGRAM`; another version refuses to start rather than risk a subtle break
 (``LAMBDAGRAM_EAGER_TYPES=1`` turns the trick off, and so does importing aiogram first).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import inspect
 import os
 import re
 import sys
+import threading
 import typing
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
-from types import CodeType
-from typing import Any
+from types import CodeType, ModuleType
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:  # importlib.abc alone costs ~20 ms of cold start: the classes are duck-typed
+    from importlib.abc import Loader
 
 CHECKED_AIOGRAM = frozenset({"3.31.0"})
 OFF_SWITCH = "LAMBDAGRAM_EAGER_TYPES"
+PACKAGES = ("aiogram.types", "aiogram.methods")
+STAND_INS_FOR = "aiogram.client.bot"  # imports every method and many types, calls a few
+
+_FROM_LINE = re.compile(r"^from \.(\w+) import (?:\(([^)]*)\)|([\w, ]+)$)", re.MULTILINE)
+_ALL = re.compile(r"^__all__ = \((.*?)^\)", re.MULTILINE | re.DOTALL)
+_WORD = re.compile(r"[A-Za-z_]\w*")
 
 
 class UnsupportedAiogram(RuntimeError):
@@ -39,7 +60,7 @@ class UnsupportedAiogram(RuntimeError):
 
 
 def install(environ: dict[str, str] | None = None) -> bool:
-    """Import aiogram with deferred model building; False if it was off or too late."""
+    """Import aiogram lazily (above); False if it was off or too late."""
     environ = dict(os.environ) if environ is None else environ
     if environ.get(OFF_SWITCH, "").lower() in {"1", "true", "yes"}:
         return False
@@ -54,57 +75,19 @@ def install(environ: dict[str, str] | None = None) -> bool:
             f"or set {OFF_SWITCH}=1 to import aiogram eagerly"
         )
         raise UnsupportedAiogram(msg)
-
-    from pydantic import BaseModel
-
-    original_rebuild = BaseModel.__dict__["model_rebuild"]
-    original_config = BaseModel.model_config
-    captured: dict[str, Any] = {}
-
-    def skip_aiogram_loop(cls: type[BaseModel], *args: Any, **kwargs: Any) -> bool | None:
-        namespace = kwargs.get("_types_namespace")
-        if namespace is not None and cls.__module__.startswith("aiogram."):
-            captured.update(namespace)
-            return None
-        result: bool | None = original_rebuild.__func__(cls, *args, **kwargs)
-        return result
-
-    BaseModel.model_rebuild = classmethod(skip_aiogram_loop)  # type: ignore[method-assign,assignment]
-    BaseModel.model_config = {**original_config, "defer_build": True}
-    typing.compile = _compile_once  # type: ignore[attr-defined]
-    try:
+    sys.meta_path.insert(0, _Finder())
+    with _deferring():
         import aiogram  # noqa: F401 - the import being made lazy
-    finally:
-        BaseModel.model_rebuild = original_rebuild  # type: ignore[method-assign]
-        BaseModel.model_config = original_config
-        del typing.compile  # type: ignore[attr-defined]
-        _compiled.clear()
-    if not captured:
-        msg = f"aiogram {version} no longer rebuilds its types at import: update bot.lazy_types"
-        raise UnsupportedAiogram(msg)
-    _namespace.update(captured)
-    for name, module in list(sys.modules.items()):
-        if name.startswith(("aiogram.types.", "aiogram.methods.")) and module is not None:
-            # the kept names where the module lacks them, its own where it has them: two
-            # C-level updates instead of a set difference per module (~630 modules, ~450 names:
-            # 9 ms instead of 28 ms of the cold start)
-            namespace = module.__dict__
-            own = dict(namespace)
-            namespace.update(captured)
-            namespace.update(own)
+
+        _complete_pending()
     return True
-
-
-_compiled: dict[tuple[str, str, str], CodeType] = {}
-_namespace: dict[str, Any] = {}  # aiogram's types by name, as its skipped rebuild loop had them
 
 
 def complete_foreign_models() -> int:
     """Build the models other packages derived from aiogram's (aiogram-dialog's
-    ``DialogUpdate(Update)``) that pydantic could not: their inherited fields name aiogram
-    types its skipped rebuild loop would have supplied. The number built (0 when `install`
-    did not run)."""
-    if not _namespace:
+    ``DialogUpdate(Update)``) that pydantic could not at their definition. The number
+    built (0 when `install` did not run)."""
+    if not _tables:
         return 0
     from aiogram.types import TelegramObject
 
@@ -114,13 +97,259 @@ def complete_foreign_models() -> int:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         if not cls.__module__.startswith("aiogram.") and not cls.__pydantic_complete__:
-            cls.model_rebuild(_types_namespace=_namespace)
+            namespace = {**_EXTRAS, **_default()}
+            for klass in cls.__mro__:
+                for name in _annotated_names(klass):
+                    if name in _tables["aiogram.types"]:
+                        namespace[name] = getattr(sys.modules["aiogram.types"], name)
+            with _deferring():  # the names' modules, if any is new
+                _complete_pending()
+            cls.model_rebuild(_types_namespace=namespace)
             built += 1
     return built
 
 
+# ---- the lazy packages ---------------------------------------------------------------------
+
+_tables: dict[str, dict[str, str]] = {}  # package -> {name: its submodule}
+
+
+class _Finder:
+    """Hands aiogram's types and methods packages and their modules to the loaders below."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        package = fullname.rpartition(".")[0]
+        if fullname not in PACKAGES and package not in PACKAGES:
+            return None
+        spec = PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return spec
+        if fullname in PACKAGES:
+            spec.loader = cast("Loader", _LazyPackage())
+        else:
+            spec.loader = cast("Loader", _CompletingLoader(spec.loader))
+        return spec
+
+
+class _LazyPackage:
+    """A package whose names import their modules on first access."""
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        assert module.__spec__ is not None
+        assert module.__spec__.origin is not None
+        table = _read_table(Path(module.__spec__.origin), module.__name__)
+        _tables[module.__name__] = table
+        stand_ins: dict[str, _StandIn] = {}
+
+        def __getattr__(name: str) -> Any:  # noqa: N807 - the module's own hook
+            submodule = table.get(name)
+            if submodule is None:
+                msg = f"module {module.__name__!r} has no attribute {name!r}"
+                raise AttributeError(msg)
+            if _importer() == STAND_INS_FOR:
+                stand_in = stand_ins.get(name)
+                if stand_in is None:
+                    stand_in = stand_ins[name] = _StandIn(module, name)
+                return stand_in
+            with _deferring():
+                value = getattr(importlib.import_module(f"{module.__name__}.{submodule}"), name)
+            setattr(module, name, value)  # later accesses skip this hook
+            return value
+
+        def __dir__() -> list[str]:  # noqa: N807
+            return sorted({*module.__dict__, *table})
+
+        module.__dict__.update(__getattr__=__getattr__, __dir__=__dir__, __all__=tuple(table))
+
+
+def _read_table(init: Path, package: str) -> dict[str, str]:
+    """{name: submodule} from the package's ``from .submodule import Name`` lines, checked
+    against its ``__all__`` (a change there refuses to start instead of losing a name)."""
+    source = init.read_text(encoding="utf-8")
+    table = {
+        name: submodule
+        for submodule, wrapped, names in _FROM_LINE.findall(source)
+        for name in _WORD.findall(wrapped or names)
+    }
+    listed = _ALL.search(source)
+    exported = set(re.findall(r'"(\w+)"', listed.group(1))) if listed else set()
+    if not exported or exported != set(table):
+        msg = (
+            f"{package}'s __init__ no longer lists its names as lambdagram.lazy_types reads "
+            f"them ({len(exported ^ set(table))} differ): set {OFF_SWITCH}=1 and update it"
+        )
+        raise UnsupportedAiogram(msg)
+    return table
+
+
+def _importer() -> str:
+    """The module whose code is asking for a name (past the import system's own frames)."""
+    frame = sys._getframe(2)
+    while frame.f_back is not None and frame.f_globals.get("__name__") == "importlib._bootstrap":
+        frame = frame.f_back
+    name: str = frame.f_globals.get("__name__", "")
+    return name
+
+
+class _StandIn:
+    """A method or type in ``aiogram.client.bot``'s namespace until first used, then the
+    real one there (so each call after the first is aiogram's own)."""
+
+    __slots__ = ("_name", "_package")
+
+    def __init__(self, package: ModuleType, name: str) -> None:
+        self._package = package
+        self._name = name
+
+    def _resolve(self) -> Any:
+        value = getattr(self._package, self._name)  # imports it (this is not the bot module)
+        home = sys.modules[STAND_INS_FOR].__dict__
+        if home.get(self._name) is self:
+            home[self._name] = value
+        return value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._resolve()(*args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._resolve(), attribute)
+
+    def __instancecheck__(self, instance: Any) -> bool:
+        return isinstance(instance, self._resolve())
+
+    def __subclasscheck__(self, subclass: type) -> bool:
+        return issubclass(subclass, self._resolve())
+
+    def __repr__(self) -> str:
+        return f"<stand-in for {self._package.__name__}.{self._name}>"
+
+
+# ---- completing each module's namespace ----------------------------------------------------
+
+_EXTRAS: dict[str, Any] = {
+    "List": list,
+    "Optional": typing.Optional,
+    "Union": typing.Union,
+    "Literal": typing.Literal,
+}  # and "Default": what aiogram's rebuild loop added besides the types
+_pending: list[ModuleType] = []
+
+
+class _CompletingLoader:
+    """Runs a type or method module; once no such module is still running, gives it (and
+    the others run meanwhile) the types their annotations name."""
+
+    def __init__(self, loader: Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        global _running
+        with _deferring():
+            with _state:
+                _running += 1
+            try:
+                self._loader.exec_module(module)
+            finally:
+                with _state:
+                    _running -= 1
+            _pending.append(module)
+            if _running == 0:
+                _complete_pending()
+
+
+_running = 0  # type and method modules being run (a module's names wait until none is)
+_draining = False
+_state = threading.Lock()
+
+
+def _complete_pending() -> None:
+    """Give each module run since the last call the types its models' annotations name,
+    importing them (and completing theirs in turn) until nothing is left."""
+    global _draining
+    if _draining:
+        return  # the call below this one's caller takes the new modules too
+    _draining = True
+    try:
+        types = sys.modules["aiogram.types"]
+        table = _tables["aiogram.types"]
+        extras = {**_EXTRAS, **_default()}
+        while _pending:
+            module = _pending.pop()
+            namespace = module.__dict__
+            for name, value in extras.items():
+                namespace.setdefault(name, value)
+            wanted: set[str] = set()
+            for value in list(namespace.values()):
+                if isinstance(value, type) and value.__module__ == module.__name__:
+                    wanted.update(_annotated_names(value))
+            for name in wanted:
+                if name not in namespace and name in table:
+                    namespace[name] = getattr(types, name)  # may run more modules: pending
+    finally:
+        _draining = False
+
+
+def _annotated_names(cls: type) -> set[str]:
+    """The names in a class's own string annotations."""
+    names: set[str] = set()
+    for annotation in inspect.get_annotations(cls).values():
+        if isinstance(annotation, str):
+            names.update(_WORD.findall(annotation))
+    return names
+
+
+def _default() -> dict[str, Any]:
+    from aiogram.client.default import Default
+
+    return {"Default": Default}
+
+
+# ---- deferred builds while aiogram's modules run -------------------------------------------
+
+_depth = 0
+_depth_lock = threading.Lock()
+_compiled: dict[tuple[str, str, str], CodeType] = {}
+
+
+class _deferring:  # noqa: N801 - used as a context manager, named like contextlib's
+    """pydantic's ``defer_build`` and `_compile_once` while aiogram's modules run (nested
+    uses leave them to the outermost)."""
+
+    def __enter__(self) -> bool:
+        global _depth
+        with _depth_lock:
+            _depth += 1
+            outermost = _depth == 1
+        if outermost:
+            from pydantic import BaseModel
+
+            self._config = BaseModel.model_config
+            BaseModel.model_config = {**self._config, "defer_build": True}
+            typing.compile = _compile_once  # type: ignore[attr-defined]
+        self._outermost = outermost
+        return outermost
+
+    def __exit__(self, *exc: object) -> None:
+        global _depth
+        if self._outermost:
+            from pydantic import BaseModel
+
+            BaseModel.model_config = self._config
+            del typing.compile  # type: ignore[attr-defined]
+        with _depth_lock:
+            _depth -= 1
+
+
 def _compile_once(source: Any, filename: str, mode: str, *args: Any, **kwargs: Any) -> Any:
-    """``compile`` for ``typing.ForwardRef`` during the import: aiogram's ~4000 string
+    """``compile`` for ``typing.ForwardRef`` while aiogram's modules run: their ~4000 string
     annotations ("str | None", "Message", ...) repeat, and compiling each again cost ~50 ms.
     Code objects are immutable, so one per distinct string serves them all."""
     if args or kwargs or not isinstance(source, str):
