@@ -64,26 +64,33 @@ if TYPE_CHECKING:
     from lambdagram.runtime import Runtime
     from lambdagram.sqs import Queue
 
-SENDERS: dict[str, type[TelegramMethod[Any]]] = {
-    cls.__api_method__: cls
-    for cls in (
-        methods.SendMessage,
-        methods.CopyMessage,
-        methods.ForwardMessage,
-        methods.SendPhoto,
-        methods.SendVideo,
-        methods.SendAnimation,
-        methods.SendDocument,
-        methods.SendAudio,
-        methods.SendVoice,
-        methods.SendVideoNote,
-        methods.SendSticker,
-        methods.SendPoll,
-        methods.SendLocation,
-        methods.SendContact,
+SENDERS = {
+    name[0].lower() + name[1:]: name
+    for name in (
+        "SendMessage",
+        "CopyMessage",
+        "ForwardMessage",
+        "SendPhoto",
+        "SendVideo",
+        "SendAnimation",
+        "SendDocument",
+        "SendAudio",
+        "SendVoice",
+        "SendVideoNote",
+        "SendSticker",
+        "SendPoll",
+        "SendLocation",
+        "SendContact",
     )
 }
-"""The Bot API methods a broadcast can send (one message each, to one chat)."""
+"""The Bot API methods a broadcast can send (one message each, to one chat), by name: their
+classes are imported when a broadcast uses one (`sender`), not with every cold start."""
+
+
+def sender(api_method: str) -> type[TelegramMethod[Any]]:
+    """The class of a method `SENDERS` names (KeyError for one it does not)."""
+    cls: type[TelegramMethod[Any]] = getattr(methods, SENDERS[api_method])
+    return cls
 IN_FLIGHT = 8  # sends one worker keeps going at once (each waits for its slot of the rate)
 SLICE = 200  # recipients read, skipped-checked and counted at a time
 RESERVE = 15.0  # seconds of the worker's budget kept for the last sends and the next round
@@ -465,7 +472,7 @@ class Sender:
         self.store = store
         self.broadcast = broadcast
         params = {k: v for k, v in spec.items() if k != "method"}
-        self.method = SENDERS[str(spec["method"])]
+        self.method = sender(str(spec["method"]))
         self.params = params
         self.rate = rate
 

@@ -48,7 +48,8 @@ if TYPE_CHECKING:  # importlib.abc alone costs ~20 ms of cold start: the classes
 CHECKED_AIOGRAM = frozenset({"3.31.0"})
 OFF_SWITCH = "LAMBDAGRAM_EAGER_TYPES"
 PACKAGES = ("aiogram.types", "aiogram.methods")
-STAND_INS_FOR = "aiogram.client.bot"  # imports every method and many types, calls a few
+ON_FIRST_USE = ("aiogram.client.session.aiohttp", "aiofiles")  # Bot's default session, files
+STAND_INS_FOR = "aiogram.client.bot"  # imports all of the above, uses a few of them
 
 _FROM_LINE = re.compile(r"^from \.(\w+) import (?:\(([^)]*)\)|([\w, ]+)$)", re.MULTILINE)
 _ALL = re.compile(r"^__all__ = \((.*?)^\)", re.MULTILINE | re.DOTALL)
@@ -121,13 +122,15 @@ class _Finder:
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
         package = fullname.rpartition(".")[0]
-        if fullname not in PACKAGES and package not in PACKAGES:
+        if fullname not in PACKAGES and package not in PACKAGES and fullname not in ON_FIRST_USE:
             return None
         spec = PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.loader is None:
             return spec
         if fullname in PACKAGES:
             spec.loader = cast("Loader", _LazyPackage())
+        elif fullname in ON_FIRST_USE:
+            spec.loader = cast("Loader", _OnFirstUse(spec.loader))
         else:
             spec.loader = cast("Loader", _CompletingLoader(spec.loader))
         return spec
@@ -151,7 +154,7 @@ class _LazyPackage:
             if submodule is None:
                 msg = f"module {module.__name__!r} has no attribute {name!r}"
                 raise AttributeError(msg)
-            if _importer() == STAND_INS_FOR:
+            if _bot_module_running():
                 stand_in = stand_ins.get(name)
                 if stand_in is None:
                     stand_in = stand_ins[name] = _StandIn(module, name)
@@ -187,13 +190,41 @@ def _read_table(init: Path, package: str) -> dict[str, str]:
     return table
 
 
-def _importer() -> str:
-    """The module whose code is asking for a name (past the import system's own frames)."""
+def _bot_module_running() -> bool:
+    """Whether the code asking for a name is `STAND_INS_FOR`'s own top level (its import),
+    past the import system's frames."""
     frame = sys._getframe(2)
     while frame.f_back is not None and frame.f_globals.get("__name__") == "importlib._bootstrap":
         frame = frame.f_back
-    name: str = frame.f_globals.get("__name__", "")
-    return name
+    return frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == STAND_INS_FOR
+
+
+class _OnFirstUse:
+    """Runs a module when one of its names is first used, not when it is imported
+    (`STAND_INS_FOR`'s import gets stand-ins for the names it takes)."""
+
+    def __init__(self, loader: Loader) -> None:
+        self._loader = loader
+        self._lock = threading.Lock()
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        loader, lock, namespace = self._loader, self._lock, module.__dict__
+
+        def __getattr__(name: str) -> Any:  # noqa: N807 - the module's own hook
+            if name == "__path__":  # the import system asking whether it is a package
+                raise AttributeError(name)
+            if _bot_module_running():
+                return _StandIn(module, name)
+            with lock:
+                if namespace.get("__getattr__") is __getattr__:
+                    del namespace["__getattr__"]
+                    loader.exec_module(module)
+            return getattr(module, name)
+
+        namespace["__getattr__"] = __getattr__
 
 
 class _StandIn:

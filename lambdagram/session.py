@@ -1,19 +1,25 @@
-"""The Bot API session: aiogram's aiohttp session, with answers it cannot classify told apart.
+"""The Bot API session: aiogram's aiohttp session, made on the first call, with answers it
+cannot classify told apart.
 
 Whether an update is given back to Telegram (503, so the step runs again) or marked done rests
 on whether the Bot API call could succeed on a retry. aiogram raises the same
 ``ClientDecodeError`` for a proxy's HTML 502 (never reached the Bot API: retry) and for a 200
 whose body it cannot read (the Bot API *accepted* the call: retrying would send the message
 again), and a plain ``TelegramAPIError`` for a 429 without ``retry_after`` (flood control:
-retry). This session tells them apart by the HTTP status, which only it still knows.
+retry). The session tells them apart by the HTTP status, which only it still knows.
+
+An update answered in the webhook's response makes no call, and aiohttp with the TLS
+contexts it and aiogram's session load (the CA bundle, three times) is a sizeable part of a
+cold start: `BotApiSession` imports and makes them on its first call.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import (
     AiogramError,
     ClientDecodeError,
@@ -25,6 +31,7 @@ from aiogram.methods.base import TelegramType
 
 if TYPE_CHECKING:
     from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
 
 DEFAULT_RETRY_AFTER = 5
 """Seconds to wait after a 429 that does not say how long (Telegram's answers always do)."""
@@ -45,8 +52,14 @@ class AcceptedButUnreadable(AiogramError):
         self.status = status
 
 
-class BotApiSession(AiohttpSession):
-    """aiogram's aiohttp session whose errors say whether the call may be retried."""
+class BotApiSession(BaseSession):
+    """aiogram's aiohttp session (made on the first call) whose errors say whether the
+    call may be retried. Its settings (``api``, ``timeout``, the JSON functions) and
+    middlewares are this object's, as on any aiogram session."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._http: AiohttpSession | None = None
 
     def check_response(
         self,
@@ -69,3 +82,36 @@ class BotApiSession(AiohttpSession):
                     method=method, message=error.message, retry_after=DEFAULT_RETRY_AFTER
                 ) from error
             raise
+
+    def _client(self) -> AiohttpSession:
+        """The aiohttp session doing the calls, made on first use, with this one's settings."""
+        if self._http is None:
+            from aiogram.client.session.aiohttp import AiohttpSession
+
+            self._http = AiohttpSession()
+            self._http.check_response = self.check_response  # type: ignore[method-assign]
+        http = self._http
+        http.api, http.timeout = self.api, self.timeout
+        http.json_loads, http.json_dumps = self.json_loads, self.json_dumps
+        return http
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        return await self._client().make_request(bot, method, timeout)
+
+    async def stream_content(
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
+    ) -> AsyncGenerator[bytes, None]:
+        stream = self._client().stream_content(url, headers, timeout, chunk_size, raise_for_status)
+        async for chunk in stream:
+            yield chunk
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from lambdagram.broadcasts import SENDERS, sender
 from lambdagram.local.events import LambdaContext, lambda_event, message_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
@@ -454,3 +455,8 @@ def test_the_owner_may_resend_to_the_unconfirmed_once_the_broadcast_ended(
         "2 sent, 0 failed, 0 skipped, 0 unconfirmed"
         in bot.handler(ask, LambdaContext())["lines"][0]
     )
+
+
+def test_each_method_a_broadcast_sends_is_named_as_the_bot_api_names_it() -> None:
+    assert len(SENDERS) == 14
+    assert all(sender(name).__api_method__ == name for name in SENDERS)

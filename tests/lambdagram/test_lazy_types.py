@@ -96,3 +96,72 @@ def test_the_version_is_read_without_importing_aiogram() -> None:
 def test_it_does_nothing_when_aiogram_is_already_imported() -> None:
     assert lazy_types.install({}) is False  # this process imported it (lazily) long ago
     assert lazy_types.install({lazy_types.OFF_SWITCH: "1"}) is False
+
+
+def fresh_process(code: str) -> Any:
+    """What ``code`` prints (JSON) in a new process that imported lambdagram and aiogram."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop(lazy_types.OFF_SWITCH, None)
+    prelude = "import json, sys; import lambdagram; from aiogram import Bot, Dispatcher; "
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(result.stdout)
+
+
+def test_an_import_runs_the_types_an_update_can_hold_and_no_method_or_http_client() -> None:
+    loaded = fresh_process(
+        "from lambdagram.session import BotApiSession; Bot('1:a', session=BotApiSession()); "
+        "print(json.dumps({'types': [m for m in sys.modules if m.startswith('aiogram.types.')],"
+        " 'methods': [m for m in sys.modules if m.startswith('aiogram.methods.')],"
+        " 'aiohttp': 'aiohttp' in sys.modules, 'aiofiles': 'aiofiles.os' in sys.modules}))"
+    )
+
+    assert "aiogram.types.message" in loaded["types"]
+    assert "aiogram.types.input_media_photo" not in loaded["types"]  # only methods take it
+    assert len(loaded["types"]) < 300  # of ~440
+    assert loaded["methods"] == ["aiogram.methods.base", "aiogram.methods.get_updates"]
+    assert not loaded["aiohttp"]  # until the first Bot API call
+    assert not loaded["aiofiles"]  # until a file is read or downloaded
+
+
+def test_the_lazy_packages_list_and_give_every_name_an_eager_import_has() -> None:
+    lazy = fresh_process(
+        "import aiogram.types as t, aiogram.methods as m; "
+        "names = {p.__name__: sorted(p.__all__) for p in (t, m)}; "
+        "assert all(hasattr(p, n) for p in (t, m) for n in p.__all__); "
+        "assert set(t.__all__) <= set(dir(t)); "
+        "print(json.dumps(names))"
+    )
+    eager = subprocess.run(
+        [sys.executable, "-c", "import json, aiogram.types as t, aiogram.methods as m; "
+         "print(json.dumps({p.__name__: sorted(p.__all__) for p in (t, m)}))"],
+        cwd=ROOT, env={**os.environ, lazy_types.OFF_SWITCH: "1"},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+
+    assert lazy == json.loads(eager.stdout)
+
+
+def test_the_bots_methods_and_session_are_the_real_ones_from_their_first_use() -> None:
+    seen = fresh_process(
+        "import aiogram.client.bot as b, aiogram.methods as m; "
+        "before = repr(b.SendMessage); "
+        "call = b.SendMessage(chat_id=1, text='hi'); "
+        "print(json.dumps({'before': before, 'real': b.SendMessage is m.SendMessage, "
+        "'call': type(call) is m.SendMessage, 'isinstance': isinstance(call, b.GetMe) is False,"
+        " 'session': type(b.AiohttpSession()).__module__, 'aiohttp': 'aiohttp' in sys.modules}))"
+    )
+
+    assert seen["before"] == "<stand-in for aiogram.methods.SendMessage>"
+    assert seen["real"]  # the stand-in put the class in its place
+    assert seen["call"]
+    assert seen["isinstance"]
+    assert seen["session"] == "aiogram.client.session.aiohttp"  # run once a name is used
+    assert seen["aiohttp"]
