@@ -86,17 +86,18 @@ SENDERS = {
 """The Bot API methods a broadcast can send (one message each, to one chat), by name: their
 classes are imported when a broadcast uses one (`sender`), not with every cold start."""
 
-
-def sender(api_method: str) -> type[TelegramMethod[Any]]:
-    """The class of a method `SENDERS` names (KeyError for one it does not)."""
-    cls: type[TelegramMethod[Any]] = getattr(methods, SENDERS[api_method])
-    return cls
 IN_FLIGHT = 8  # sends one worker keeps going at once (each waits for its slot of the rate)
 SLICE = 200  # recipients read, skipped-checked and counted at a time
 RESERVE = 15.0  # seconds of the worker's budget kept for the last sends and the next round
 SERVER_RETRIES = (1.0, 2.0, 4.0)  # pauses after a Telegram 5xx before the recipient fails
 FLOOD_RETRIES = 10  # 429s one recipient may meet before it is counted failed
 _GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was kicked")
+
+
+def sender(api_method: str) -> type[TelegramMethod[Any]]:
+    """The class of a method `SENDERS` names (KeyError for one it does not)."""
+    cls: type[TelegramMethod[Any]] = getattr(methods, SENDERS[api_method])
+    return cls
 
 
 class BroadcastError(ValueError):
