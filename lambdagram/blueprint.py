@@ -14,7 +14,8 @@ from the root are the same objects on both. Nothing shared is changed per update
 bot's routers are reused as they are, and `discard` frees only what was made for it.
 
 Coupled to aiogram 3.31 internals: ``Router.sub_routers``, ``TelegramEventObserver``'s
-``handlers``, ``middleware``, ``outer_middleware`` and ``_handler`` (observer filters), and
+``handlers``, ``middleware``, ``outer_middleware`` (their ``_middlewares`` lists) and
+``_handler`` (observer filters), and
 the three middlewares ``Dispatcher.__init__`` registers on ``update`` (checked in tests).
 """
 
@@ -105,12 +106,15 @@ class Blueprint:
             if target is None:  # an event kind a library added (aiogram-dialog's aiogd_update)
                 target = fresh.observers[name] = TelegramEventObserver(fresh, name)
             own = name == "update"  # the root's own handler and middlewares live there
-            target.handlers.extend(h for h in source.handlers if not own or h.callback != listen)
-            for outer in source.outer_middleware:
-                if not own or not _is_builtin(root, outer):
-                    target.outer_middleware.register(outer)
-            for inner in source.middleware:
-                target.middleware.register(inner)
+            if own:
+                target.handlers.extend(h for h in source.handlers if h.callback != listen)
+                target.outer_middleware._middlewares.extend(
+                    m for m in source.outer_middleware._middlewares if not _is_builtin(root, m)
+                )
+            else:  # the lists themselves: a MiddlewareManager iterates as a Sequence, slowly
+                target.handlers.extend(source.handlers)
+                target.outer_middleware._middlewares.extend(source.outer_middleware._middlewares)
+            target.middleware._middlewares.extend(source.middleware._middlewares)
             target._handler = source._handler
         fresh.sub_routers = list(root.sub_routers)
         return fresh
