@@ -13,9 +13,10 @@ update touches a handful of models. `install` imports aiogram with
    (its methods call one, ``SendMessage(...)``, and the first call imports the real class
    and puts it in the stand-in's place; the types appear only in annotations);
 3. each type or method module, once run, given the aiogram types its models' annotations
-   name (what aiogram imports only under ``TYPE_CHECKING`` and its skipped rebuild loop
-   would have supplied), importing those in turn, so a deferred build resolves every
-   forward reference from the module's own namespace;
+   and their base classes' name (what aiogram imports only under ``TYPE_CHECKING`` and its
+   skipped rebuild loop would have supplied), importing those in turn, so a deferred build
+   resolves every forward reference from the module's own namespace (pydantic evaluates an
+   inherited field's annotation in the subclass's module);
 4. pydantic's ``defer_build=True`` in force while those modules run, so each model builds
    its validator and serializer the first time it is used (pydantic's own mechanism), and
    each distinct annotation string compiled once (`_compile_once`).
@@ -113,6 +114,11 @@ def complete_foreign_models() -> int:
 # ---- the lazy packages ---------------------------------------------------------------------
 
 _tables: dict[str, dict[str, str]] = {}  # package -> {name: its submodule}
+_lazy_imports = threading.RLock()
+"""Held while a name is imported and its modules completed, so two threads asking for names
+at once do not each see the other's modules half-completed (the import system's own locks
+are per module: they let a thread through to a module another is running when waiting
+would deadlock)."""
 
 
 class _Finder:
@@ -159,8 +165,13 @@ class _LazyPackage:
                 if stand_in is None:
                     stand_in = stand_ins[name] = _StandIn(module, name)
                 return stand_in
-            with _deferring():
-                value = getattr(importlib.import_module(f"{module.__name__}.{submodule}"), name)
+            with _lazy_imports, _deferring():
+                found = importlib.import_module(f"{module.__name__}.{submodule}")
+                if found.__name__ not in _completed:  # run by another thread, not yet completed
+                    _progress.pending.append(found)
+                    if _progress.running == 0:
+                        _complete_pending()
+                value = getattr(found, name)
             setattr(module, name, value)  # later accesses skip this hook
             return value
 
@@ -268,12 +279,25 @@ _EXTRAS: dict[str, Any] = {
     "Union": typing.Union,
     "Literal": typing.Literal,
 }  # and "Default": what aiogram's rebuild loop added besides the types
-_pending: list[ModuleType] = []
+
+
+class _Progress(threading.local):
+    """One thread's part: the modules it ran whose names wait (each thread completes its
+    own, so none returns from an import with a module another thread has yet to complete),
+    how many it is running now, and whether it is completing them."""
+
+    def __init__(self) -> None:
+        self.pending: list[ModuleType] = []
+        self.running = 0
+        self.completing = False
+
+
+_progress = _Progress()
 
 
 class _CompletingLoader:
-    """Runs a type or method module; once no such module is still running, gives it (and
-    the others run meanwhile) the types their annotations name."""
+    """Runs a type or method module; once the thread runs no other such module (none is
+    half-run), gives it and those run meanwhile the types their annotations name."""
 
     def __init__(self, loader: Loader) -> None:
         self._loader = loader
@@ -282,50 +306,74 @@ class _CompletingLoader:
         return self._loader.create_module(spec)
 
     def exec_module(self, module: ModuleType) -> None:
-        global _running
+        progress = _progress
         with _deferring():
-            with _state:
-                _running += 1
+            progress.running += 1
             try:
                 self._loader.exec_module(module)
             finally:
-                with _state:
-                    _running -= 1
-            _pending.append(module)
-            if _running == 0:
+                progress.running -= 1
+            progress.pending.append(module)
+            if progress.running == 0:
                 _complete_pending()
 
 
-_running = 0  # type and method modules being run (a module's names wait until none is)
-_draining = False
-_state = threading.Lock()
+_completed: set[str] = set()  # modules given their names (by whichever thread came first)
 
 
 def _complete_pending() -> None:
-    """Give each module run since the last call the types its models' annotations name,
-    importing them (and completing theirs in turn) until nothing is left."""
-    global _draining
-    if _draining:
-        return  # the call below this one's caller takes the new modules too
-    _draining = True
+    """Give each module this thread ran since the last call, and each module whose models
+    those reach, the types their models' annotations name, importing them (and completing
+    theirs in turn) until none is left. A module another thread ran but has yet to complete
+    is completed here too (completing is idempotent), so no thread goes on with a model
+    whose build would miss a name."""
+    progress = _progress
+    if progress.completing:
+        return  # the call this one is nested in takes the new modules too
+    progress.completing = True
     try:
         types = sys.modules["aiogram.types"]
         table = _tables["aiogram.types"]
         extras = {**_EXTRAS, **_default()}
-        while _pending:
-            module = _pending.pop()
-            namespace = module.__dict__
-            for name, value in extras.items():
-                namespace.setdefault(name, value)
-            wanted: set[str] = set()
-            for value in list(namespace.values()):
-                if isinstance(value, type) and value.__module__ == module.__name__:
-                    wanted.update(_annotated_names(value))
-            for name in wanted:
-                if name not in namespace and name in table:
-                    namespace[name] = getattr(types, name)  # may run more modules: pending
+        work = progress.pending
+        while work:
+            module = work.pop()
+            if module.__name__ in _completed:
+                continue
+            _complete(module, types, table, extras)
+            for value in list(module.__dict__.values()):
+                home = value.__module__ if isinstance(value, type) else ""
+                if home not in _completed and home.rpartition(".")[0] in PACKAGES:
+                    other = sys.modules.get(home)
+                    if other is not None and not _initializing(other):
+                        work.append(other)
     finally:
-        _draining = False
+        progress.completing = False
+
+
+def _complete(
+    module: ModuleType, types: ModuleType, table: dict[str, str], extras: dict[str, Any]
+) -> None:
+    """Add the extras and the types named by the annotations of the module's models and
+    their bases (pydantic evaluates an inherited field's annotation in the subclass's
+    module) to the module's namespace, where it lacks them."""
+    namespace = module.__dict__
+    for name, value in extras.items():
+        namespace.setdefault(name, value)
+    wanted: set[str] = set()
+    for value in list(namespace.values()):
+        if isinstance(value, type) and value.__module__ == module.__name__:
+            for cls in value.__mro__:
+                wanted.update(_annotated_names(cls))
+    for name in wanted:
+        if name not in namespace and name in table:
+            namespace[name] = getattr(types, name)  # may run more modules: pending
+    _completed.add(module.__name__)
+
+
+def _initializing(module: ModuleType) -> bool:
+    """Whether the module is still being run (by another thread: this one has none)."""
+    return bool(getattr(module.__spec__, "_initializing", False))
 
 
 def _annotated_names(cls: type) -> set[str]:

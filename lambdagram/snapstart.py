@@ -78,7 +78,10 @@ def restored(app: Snapshotted) -> None:
 def warm(app: Snapshotted) -> None:
     """Read the settings, build models, a Dispatcher and a reply, then freeze the heap.
 
-    The only I/O is reading the SSM parameters (no connection outlives it)."""
+    It also runs the modules a cold start leaves for their first use (aiohttp and aiogram's
+    session on it, `lambdagram.lazy_types`): in a snapshot they cost nothing. The only I/O
+    is reading the SSM parameters (no connection outlives it)."""
+    from aiogram.client.session.aiohttp import AiohttpSession  # noqa: F401 - see below
     from aiogram.methods import SendMessage
     from aiogram.types import Update
 

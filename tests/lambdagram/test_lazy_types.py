@@ -165,3 +165,30 @@ def test_the_bots_methods_and_session_are_the_real_ones_from_their_first_use() -
     assert seen["isinstance"]
     assert seen["session"] == "aiogram.client.session.aiohttp"  # run once a name is used
     assert seen["aiohttp"]
+
+
+def test_threads_importing_and_building_models_at_once_each_get_complete_models() -> None:
+    code = """
+import threading
+import aiogram.methods as m, aiogram.types as t
+from pydantic import BaseModel
+names = [(p, n) for p in (m, t) for n in p.__all__]
+built, failed = [], []
+def work(part):
+    for package, name in part:
+        try:
+            model = getattr(package, name)
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                getattr(model.__pydantic_validator__, "validate_python")
+                built.append(name)
+        except Exception as error:
+            failed.append(f"{name}: {type(error).__name__}: {error}"[:200])
+threads = [threading.Thread(target=work, args=(names[i::4],)) for i in range(4)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+print(json.dumps({"built": len(built), "failed": failed}))
+"""
+    result = fresh_process(code)
+
+    assert result["failed"] == []
+    assert result["built"] > 550
