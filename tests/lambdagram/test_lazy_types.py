@@ -167,8 +167,11 @@ def test_the_bots_methods_and_session_are_the_real_ones_from_their_first_use() -
     assert seen["aiohttp"]
 
 
-def test_threads_importing_and_building_models_at_once_each_get_complete_models() -> None:
-    code = """
+@pytest.mark.parametrize("threads", [1, 8])
+def test_models_built_methods_first_and_by_threads_at_once_are_complete(threads: int) -> None:
+    code = (
+        f"THREADS = {threads}"
+        + """
 import threading
 import aiogram.methods as m, aiogram.types as t
 from pydantic import BaseModel
@@ -183,11 +186,12 @@ def work(part):
                 built.append(name)
         except Exception as error:
             failed.append(f"{name}: {type(error).__name__}: {error}"[:200])
-threads = [threading.Thread(target=work, args=(names[i::4],)) for i in range(4)]
+threads = [threading.Thread(target=work, args=(names[i::THREADS],)) for i in range(THREADS)]
 for thread in threads: thread.start()
 for thread in threads: thread.join()
 print(json.dumps({"built": len(built), "failed": failed}))
 """
+    )
     result = fresh_process(code)
 
     assert result["failed"] == []
