@@ -18,14 +18,15 @@ from lambdagram.local.lambda_process import ROOT
 from tests.test_corpus import EVENTS, load
 
 
-@cache
-def schemas(eager: bool) -> dict[str, Any]:
+def python(*args: str, eager: bool = False) -> str:
+    """The output of ``python *args`` in a new process from the repository, with lazy types
+    (the default) or with the switch that imports aiogram eagerly."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop(lazy_types.OFF_SWITCH, None)
     if eager:
         env[lazy_types.OFF_SWITCH] = "1"
     result = subprocess.run(
-        [sys.executable, "-m", "tests.support.model_schemas"],
+        [sys.executable, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -33,7 +34,12 @@ def schemas(eager: bool) -> dict[str, Any]:
         check=True,
         timeout=300,
     )
-    loaded: dict[str, Any] = json.loads(result.stdout)
+    return result.stdout
+
+
+@cache
+def schemas(eager: bool) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(python("-m", "tests.support.model_schemas", eager=eager))
     return loaded
 
 
@@ -100,19 +106,8 @@ def test_it_does_nothing_when_aiogram_is_already_imported() -> None:
 
 def fresh_process(code: str) -> Any:
     """What ``code`` prints (JSON) in a new process that imported lambdagram and aiogram."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop(lazy_types.OFF_SWITCH, None)
     prelude = "import json, sys; import lambdagram; from aiogram import Bot, Dispatcher; "
-    result = subprocess.run(
-        [sys.executable, "-c", prelude + code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    return json.loads(result.stdout)
+    return json.loads(python("-c", prelude + code))
 
 
 def test_an_import_runs_the_types_an_update_can_hold_and_no_method_or_http_client() -> None:
@@ -139,14 +134,14 @@ def test_the_lazy_packages_list_and_give_every_name_an_eager_import_has() -> Non
         "assert set(t.__all__) <= set(dir(t)); "
         "print(json.dumps(names))"
     )
-    eager = subprocess.run(
-        [sys.executable, "-c", "import json, aiogram.types as t, aiogram.methods as m; "
-         "print(json.dumps({p.__name__: sorted(p.__all__) for p in (t, m)}))"],
-        cwd=ROOT, env={**os.environ, lazy_types.OFF_SWITCH: "1"},
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    eager = python(
+        "-c",
+        "import json, aiogram.types as t, aiogram.methods as m; "
+        "print(json.dumps({p.__name__: sorted(p.__all__) for p in (t, m)}))",
+        eager=True,
+    )
 
-    assert lazy == json.loads(eager.stdout)
+    assert lazy == json.loads(eager)
 
 
 def test_the_bots_methods_and_session_are_the_real_ones_from_their_first_use() -> None:
