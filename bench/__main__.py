@@ -35,10 +35,8 @@ from lambdagram.observability import Metric
 
 from bench import broadcast
 from bench.delay_proxy import DelayProxy
-from bench.workload import dialogs, per_chat
+from bench.workload import SECRET, TOKEN, dialogs, per_chat
 
-SECRET = "bench-secret"
-TOKEN = "123456789:BENCH-not-a-real-token-0123456789ab"
 GB_SECOND = 0.0000133334  # Lambda arm64, $ per GB-s
 PER_REQUEST = 0.20 / 1_000_000
 COLD_STARTS_PER_MILLION = 1000  # assumption: one new instance per ~1000 updates

@@ -24,10 +24,8 @@ from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.redis_server import RedisServer
 
 from bench.cold_child import _Context
-from bench.workload import dialogs
+from bench.workload import SECRET, TOKEN, dialogs
 
-TOKEN = "123456789:TEST-token-not-real-0123456789abcd"
-SECRET = "test-secret_0123456789"
 ROUNDS, CHATS = 3, 120
 Timings = dict[str, list[float]]
 

@@ -25,12 +25,12 @@ from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import TIMEOUT_VARIABLE, LambdaProcess
 from lambdagram.local.redis_server import RedisServer
 
+from bench.workload import SECRET, TOKEN
+
 TELEGRAM_RATE = 30  # messages a second, Telegram's limit for one bot
 FLOOD_CHANCE = 0.001  # one message in a thousand answered 429 besides
 FIRST_CHAT = 3_000_000
 TEXT = "Bench announcement"
-SECRET = "bench-secret"
-TOKEN = "123456789:BENCH-not-a-real-token-0123456789ab"
 GB_SECOND = 0.0000133334  # Lambda arm64, $ per GB-s
 PER_REQUEST = 0.20 / 1_000_000
 SQS_FIFO_PER_REQUEST = 0.50 / 1_000_000

@@ -6,6 +6,10 @@ from typing import Any
 
 from lambdagram.local.events import message_update
 
+SECRET = "bench-secret"
+TOKEN = "123456789:BENCH-not-a-real-token-0123456789ab"
+"""The webhook secret and bot token every bench process uses (none is real)."""
+
 
 def dialogs(chats: int, first_chat: int) -> list[dict[str, Any]]:
     """Every chat's full dialog (including a wrong age), round-robin across chats."""
