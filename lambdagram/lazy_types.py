@@ -99,13 +99,10 @@ def complete_foreign_models() -> int:
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         if not cls.__module__.startswith("aiogram.") and not cls.__pydantic_complete__:
+            types, table = sys.modules["aiogram.types"], _tables["aiogram.types"]
             namespace = {**_EXTRAS, **_default()}
-            for klass in cls.__mro__:
-                for name in _annotated_names(klass):
-                    if name in _tables["aiogram.types"]:
-                        namespace[name] = getattr(sys.modules["aiogram.types"], name)
-            with _deferring():  # the names' modules, if any is new
-                _complete_pending()
+            for name in _inherited_names(cls) & table.keys():
+                namespace[name] = getattr(types, name)  # completes a newly run module
             cls.model_rebuild(_types_namespace=namespace)
             built += 1
     return built
@@ -363,8 +360,7 @@ def _complete(
     wanted: set[str] = set()
     for value in list(namespace.values()):
         if isinstance(value, type) and value.__module__ == module.__name__:
-            for cls in value.__mro__:
-                wanted.update(_annotated_names(cls))
+            wanted |= _inherited_names(value)
     for name in wanted:
         if name not in namespace and name in table:
             namespace[name] = getattr(types, name)  # may run more modules: pending
@@ -376,12 +372,13 @@ def _initializing(module: ModuleType) -> bool:
     return bool(getattr(module.__spec__, "_initializing", False))
 
 
-def _annotated_names(cls: type) -> set[str]:
-    """The names in a class's own string annotations."""
+def _inherited_names(cls: type) -> set[str]:
+    """The names in the string annotations of a class and its bases."""
     names: set[str] = set()
-    for annotation in inspect.get_annotations(cls).values():
-        if isinstance(annotation, str):
-            names.update(_WORD.findall(annotation))
+    for klass in cls.__mro__:
+        for annotation in inspect.get_annotations(klass).values():
+            if isinstance(annotation, str):
+                names.update(_WORD.findall(annotation))
     return names
 
 
@@ -402,7 +399,7 @@ class _deferring:  # noqa: N801 - used as a context manager, named like contextl
     """pydantic's ``defer_build`` and `_compile_once` while aiogram's modules run (nested
     uses leave them to the outermost)."""
 
-    def __enter__(self) -> bool:
+    def __enter__(self) -> None:
         global _depth
         with _depth_lock:
             _depth += 1
@@ -414,7 +411,6 @@ class _deferring:  # noqa: N801 - used as a context manager, named like contextl
             BaseModel.model_config = {**self._config, "defer_build": True}
             typing.compile = _compile_once  # type: ignore[attr-defined]
         self._outermost = outermost
-        return outermost
 
     def __exit__(self, *exc: object) -> None:
         global _depth
