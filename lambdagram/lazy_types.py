@@ -165,9 +165,7 @@ class _LazyPackage:
             with _lazy_imports, _deferring():
                 found = importlib.import_module(f"{module.__name__}.{submodule}")
                 if found.__name__ not in _completed:  # run by another thread, not yet completed
-                    _progress.pending.append(found)
-                    if _progress.running == 0:
-                        _complete_pending()
+                    _to_complete(found)
                 value = getattr(found, name)
             setattr(module, name, value)  # later accesses skip this hook
             return value
@@ -310,12 +308,18 @@ class _CompletingLoader:
                 self._loader.exec_module(module)
             finally:
                 progress.running -= 1
-            progress.pending.append(module)
-            if progress.running == 0:
-                _complete_pending()
+            _to_complete(module)
 
 
 _completed: set[str] = set()  # modules given their names (by whichever thread came first)
+
+
+def _to_complete(module: ModuleType) -> None:
+    """Note ``module`` for completing, and complete what is noted unless this thread is
+    still running a module (a half-run one cannot give its names yet)."""
+    _progress.pending.append(module)
+    if _progress.running == 0:
+        _complete_pending()
 
 
 def _complete_pending() -> None:
