@@ -5,31 +5,41 @@ decorators, as aiogram's examples write them), middlewares, workflow data, error
 startup hooks. `Blueprint` runs exactly that once per process, on a Dispatcher of its own
 (or takes the bot's own module-level ``dp``), so a mistake in it stops the cold start.
 
-For every update, `Blueprint.dispatcher` builds a new Dispatcher over that update's FSM
-storage and gives it what the blueprint has: the handlers, filters and middlewares of each
-observer, the workflow data, and the sub-routers. The sub-routers stay attached to the
+For every update, `Blueprint.dispatcher` makes a new Dispatcher over that update's FSM
+storage: its own ``update`` observer (the errors, user-context and FSM middlewares
+``Dispatcher.__init__`` registers there, the FSM one over this update's storage, then the
+bot's own), its own workflow data (a copy of the blueprint's) and sub-router list, and the
+blueprint's observers for every other event kind, as a polling bot's one Dispatcher has
+them. The sub-routers stay attached to the
 blueprint (aiogram lets a router have one parent): the fresh Dispatcher propagates events
-into them through its own ``sub_routers`` list, and the inner middlewares they inherit
-from the root are the same objects on both. Nothing shared is changed per update, so the
-bot's routers are reused as they are, and `discard` frees only what was made for it.
+into them through its own ``sub_routers`` list. Nothing shared is changed per update, and
+`discard` frees only what was made for it.
 
-Coupled to aiogram 3.31 internals: ``Router.sub_routers``, ``TelegramEventObserver``'s
+Coupled to aiogram 3.31 internals: the attributes ``Dispatcher.__init__`` gives (learned from
+a Dispatcher built once, an unknown one stops the cold start), ``TelegramEventObserver``'s
 ``handlers``, ``middleware``, ``outer_middleware`` (their ``_middlewares`` lists) and
-``_handler`` (observer filters), and
-the three middlewares ``Dispatcher.__init__`` registers on ``update`` (checked in tests).
+``_handler`` (observer filters), and the three middlewares ``Dispatcher.__init__`` registers
+on ``update`` (checked in tests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Any
 
+import aiogram
 from aiogram import Bot, Dispatcher, Router
+from aiogram.dispatcher.event.event import EventObserver
+from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.dispatcher.event.telegram import TelegramEventObserver
 from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
+from aiogram.dispatcher.middlewares.manager import MiddlewareManager
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import DisabledEventIsolation
 
 from lambdagram import handler_cache, inline_filters, lazy_types
 from lambdagram.albums import AlbumMiddleware
@@ -68,6 +78,8 @@ class Blueprint:
         # what libraries feed to this root Dispatcher themselves (aiogram-dialog's bg())
         # reads and writes the storage of the update being handled, not this one's own
         self.root.fsm.storage = UpdateStorage(self.root.fsm.storage)
+        self._fsm_enabled = self.root.fsm in self.root.update.outer_middleware
+        self._shared = _shared_attributes(self.root)
         self._started = False
         self.long_handlers = flagged_long(self.root)
         """The handlers flagged long (`lambdagram.long_work`): they run on the worker."""
@@ -92,31 +104,56 @@ class Blueprint:
         return bool(self.long_handlers) or self.broadcasts
 
     def dispatcher(self, storage: BaseStorage) -> Dispatcher:
-        """A new Dispatcher over ``storage`` with the bot's handlers, middlewares and data."""
+        """A new Dispatcher over ``storage`` with the bot's handlers, middlewares and data.
+
+        Made without ``Dispatcher.__init__`` (which builds ~30 observers, each with its
+        managers and a dummy handler): it has the attributes ``__init__`` gives, its own
+        ``update`` observer, FSM middleware, workflow data and sub-router list, and the
+        blueprint's observers for every event kind (`_shared_attributes`).
+        """
         root = self.root
-        fresh = Dispatcher(
-            storage=storage,
-            fsm_strategy=root.fsm.strategy,
-            disable_fsm=root.fsm not in root.update.outer_middleware,
+        fresh: Dispatcher = Dispatcher.__new__(Dispatcher)
+        fsm = FSMContextMiddleware(
+            storage=storage, events_isolation=_NO_ISOLATION, strategy=root.fsm.strategy
         )
-        fresh.workflow_data = dict(root.workflow_data)
+        update = TelegramEventObserver.__new__(TelegramEventObserver)
+        attributes = vars(fresh)
+        attributes.update(self._shared)
+        attributes.update(
+            name=hex(id(fresh)),
+            _parent_router=None,
+            sub_routers=list(root.sub_routers),
+            observers={**root.observers, "update": update},
+            update=update,
+            fsm=fsm,
+            workflow_data=dict(root.workflow_data),
+            _running_lock=asyncio.Lock(),
+            _stop_signal=None,
+            _stopped_signal=None,
+            _handle_update_tasks=set(),
+        )
+        source = root.update
+        inner, outer = MiddlewareManager(), MiddlewareManager()
+        inner._middlewares.extend(source.middleware._middlewares)
+        outer._middlewares.append(ErrorsMiddleware(fresh))
+        outer._middlewares.append(_USER_CONTEXT)
+        if self._fsm_enabled:
+            outer._middlewares.append(fsm)
+        # the bot's own, read at each update (a startup hook may still add some)
+        outer._middlewares.extend(
+            m for m in source.outer_middleware._middlewares if not _is_builtin(root, m)
+        )
         listen = root._listen_update
-        for name, source in root.observers.items():
-            target = fresh.observers.get(name)
-            if target is None:  # an event kind a library added (aiogram-dialog's aiogd_update)
-                target = fresh.observers[name] = TelegramEventObserver(fresh, name)
-            own = name == "update"  # the root's own handler and middlewares live there
-            if own:
-                target.handlers.extend(h for h in source.handlers if h.callback != listen)
-                target.outer_middleware._middlewares.extend(
-                    m for m in source.outer_middleware._middlewares if not _is_builtin(root, m)
-                )
-            else:  # the lists themselves: a MiddlewareManager iterates as a Sequence, slowly
-                target.handlers.extend(source.handlers)
-                target.outer_middleware._middlewares.extend(source.outer_middleware._middlewares)
-            target.middleware._middlewares.extend(source.middleware._middlewares)
-            target._handler = source._handler
-        fresh.sub_routers = list(root.sub_routers)
+        handlers = [HandlerObject(callback=fresh._listen_update)]
+        handlers.extend(h for h in source.handlers if h.callback != listen)
+        vars(update).update(
+            router=fresh,
+            event_name="update",
+            handlers=handlers,
+            middleware=inner,
+            outer_middleware=outer,
+            _handler=source._handler,
+        )
         return fresh
 
     async def startup(self, bot: Bot) -> None:
@@ -135,6 +172,41 @@ class Blueprint:
     def used_update_types(self) -> list[str]:
         """The update kinds the bot handles: what ``setWebhook(allowed_updates=...)`` asks for."""
         return self.root.resolve_used_update_types()
+
+
+_OWN = frozenset(
+    {
+        "name", "_parent_router", "sub_routers", "observers", "update", "fsm", "workflow_data",
+        "_running_lock", "_stop_signal", "_stopped_signal", "_handle_update_tasks",
+    }
+)  # fmt: skip
+"""What `Blueprint.dispatcher` gives each update's Dispatcher of its own."""
+_NO_ISOLATION = DisabledEventIsolation()  # the chat's lock serialises a chat's updates
+_USER_CONTEXT = UserContextMiddleware()  # keeps nothing between calls
+
+
+def _shared_attributes(root: Dispatcher) -> dict[str, Any]:
+    """The attributes every update's Dispatcher takes from ``root``: its observers for every
+    event kind but ``update`` (``message``, ``errors``, ``startup``, ...).
+
+    Learned from a Dispatcher built the ordinary way; an attribute that is neither an
+    observer nor one of `_OWN` (an aiogram this engine was not made for) stops the cold start.
+    """
+    plain = Dispatcher()
+    shared = {
+        name: getattr(root, name)
+        for name, value in vars(plain).items()
+        if name not in _OWN and isinstance(value, TelegramEventObserver | EventObserver)
+    }
+    unknown = set(vars(plain)) - _OWN - set(shared)
+    if unknown:
+        msg = (
+            f"aiogram {aiogram.__version__} gives a Dispatcher attributes lambdagram does not "
+            f"know ({', '.join(sorted(unknown))}): install the aiogram version requirements.txt "
+            "pins"
+        )
+        raise BotSetupError(msg)
+    return shared
 
 
 def _run_configure(configure: Configure, dispatcher: Dispatcher) -> None:
@@ -175,15 +247,15 @@ def _is_builtin(root: Dispatcher, middleware: Any) -> bool:
 def discard(dispatcher: Dispatcher) -> None:
     """Free a used per-update Dispatcher now, instead of leaving it to the cycle collector.
 
-    The Dispatcher and its ~26 observers point at each other: a finished one is a few hundred
-    objects in reference cycles, which only a full garbage collection frees (those grew into
-    50-100 ms pauses every few hundred updates). Emptying their attributes breaks the cycles.
-    Only what was made for the update is emptied: the bot's routers, handlers and
-    middlewares (shared with the blueprint) are left alone. The Dispatcher must not be used
-    afterwards.
+    The Dispatcher, its ``update`` observer, that observer's handler and its errors
+    middleware point at each other: left alone, they wait for a garbage collection (those
+    grew into 50-100 ms pauses every few hundred updates). Emptying the two objects'
+    attributes breaks the cycles. The blueprint's observers, handlers and middlewares (shared)
+    are left alone. The Dispatcher must not be used afterwards.
     """
-    for observer in dispatcher.observers.values():
-        vars(observer).clear()
+    update = vars(dispatcher).get("update")
+    if update is not None:
+        vars(update).clear()
     vars(dispatcher).clear()
 
 

@@ -10,7 +10,10 @@ import redis
 from aiogram import BaseMiddleware, Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.dispatcher.flags import get_flag
+from aiogram.dispatcher.middlewares.error import ErrorsMiddleware
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
 from aiogram.filters import Command, ExceptionTypeFilter
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.methods import SendMessage
 from aiogram.types import ErrorEvent, Message, TelegramObject
 
@@ -21,6 +24,7 @@ from tests.support.webhook import WebhookClient
 
 MakeClient = Callable[..., WebhookClient]
 ROUTER = Router(name="included-twice")
+ORDINARY = sorted(vars(Dispatcher()))  # the attributes Dispatcher.__init__ gives
 
 
 def echo_router() -> Router:
@@ -63,6 +67,83 @@ def test_handlers_on_the_bots_own_dispatcher_run_in_a_fresh_dispatcher_each_upda
     assert client.say("/whoami").text == client.say("/whoami").text == "you"
     assert len(set(seen)) == 2
     assert id(dp) not in seen
+
+
+def test_each_updates_dispatcher_has_what_an_ordinary_one_has_and_data_of_its_own(
+    make_client: MakeClient,
+) -> None:
+    dp = Dispatcher(counter=0)
+    seen: list[Dispatcher] = []
+
+    @dp.message(Command("count"))
+    async def count(message: Message, dispatcher: Dispatcher, counter: int) -> SendMessage:
+        seen.append(dispatcher)
+        dispatcher["counter"] = counter + 1  # this update's workflow data only
+        attributes = sorted(vars(dispatcher))
+        return message.answer(f"{dispatcher['counter']} {attributes == ORDINARY}")
+
+    client = make_client(dp)
+
+    assert client.say("/count").text == client.say("/count").text == "1 True"
+    assert dp["counter"] == 0
+
+
+def test_each_updates_dispatcher_shares_the_bots_observers_and_has_its_own_update_and_fsm(
+    make_client: MakeClient,
+) -> None:
+    dp = Dispatcher()
+    checked: list[bool] = []
+
+    @dp.message(Command("look"))
+    async def look(message: Message, dispatcher: Dispatcher) -> SendMessage:
+        checked.extend(
+            [
+                dispatcher.message is dp.message,
+                dispatcher.observers["callback_query"] is dp.callback_query,
+                dispatcher.errors is dp.errors,
+                dispatcher.update is not dp.update,
+                dispatcher.update.router is dispatcher,
+                dispatcher.fsm is not dp.fsm,
+                dispatcher.fsm.strategy == dp.fsm.strategy,
+            ]
+        )
+        return message.answer("looked")
+
+    client = make_client(dp)
+
+    assert client.say("/look").text == "looked"
+    assert checked == [True] * 7
+
+
+def test_the_middlewares_an_ordinary_dispatcher_registers_are_the_ones_the_engine_gives() -> None:
+    builtins = [type(m) for m in Dispatcher().update.outer_middleware]
+
+    assert builtins == [ErrorsMiddleware, UserContextMiddleware, FSMContextMiddleware]
+
+
+def test_an_update_middleware_added_by_a_startup_hook_applies_from_the_first_update(
+    make_client: MakeClient,
+) -> None:
+    async def tag(
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        data["tag"] = "tagged"
+        return await handler(event, data)
+
+    def configure(dp: Dispatcher) -> None:
+        @dp.startup()
+        async def on_startup() -> None:
+            dp.update.outer_middleware(tag)
+
+        @dp.message()
+        async def answer(message: Message, tag: str = "untagged") -> SendMessage:
+            return message.answer(tag)
+
+    client = make_client(configure)
+
+    assert client.say("one").text == client.say("two").text == "tagged"
 
 
 def test_router_filters_and_middlewares_set_at_module_level_apply(
