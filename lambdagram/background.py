@@ -15,10 +15,9 @@ task that raised is logged and counted as a handler error is.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Coroutine
-from contextvars import ContextVar
+from collections.abc import Coroutine
+from contextvars import ContextVar, Token
 from typing import Any, cast
 
 from lambdagram.observability import Metric, count, logger
@@ -31,16 +30,23 @@ _ENGINE_TASKS = ("Claim._renew", "showing.<locals>.refresh")  # the engine's: lo
 _noted: ContextVar[Tasks | None] = ContextVar("lambdagram_background_tasks", default=None)
 
 
-@contextlib.asynccontextmanager
-async def noted() -> AsyncIterator[Tasks]:
+class noted:  # noqa: N801 - used as a function: ``async with noted() as tasks:``
     """Note every task created in this context (and in the tasks' own) while the body runs."""
-    _install(asyncio.get_running_loop())
-    tasks: Tasks = set()
-    token = _noted.set(tasks)
-    try:
-        yield tasks
-    finally:
-        _noted.reset(token)
+
+    __slots__ = ("_token", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: Tasks = set()
+        self._token: Token[Tasks | None] | None = None
+
+    async def __aenter__(self) -> Tasks:
+        _install(asyncio.get_running_loop())
+        self._token = _noted.set(self.tasks)
+        return self.tasks
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._token is not None
+        _noted.reset(self._token)
 
 
 async def settle(tasks: Tasks, left: float | None) -> None:

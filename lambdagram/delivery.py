@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -338,35 +338,9 @@ class Claim:
             await asyncio.sleep(max(0.005, min(pause, holder_left, left)))
             pause = min(pause * 2, 0.2)
 
-    @contextlib.asynccontextmanager
-    async def renewing(self) -> AsyncIterator[None]:
-        """Keep the lock and mark alive while the body runs.
-
-        A timer, not a task: most handlers finish long before the first renewal is due,
-        and then nothing was started that has to be cancelled.
-        """
-        loop = asyncio.get_running_loop()
-        interval = self.ttl_ms / 3000
-        renewals: set[asyncio.Task[None]] = set()
-        timer: asyncio.TimerHandle | None = None
-
-        def due() -> None:
-            nonlocal timer
-            self.last_tick = time.monotonic()
-            task = loop.create_task(self._renew())
-            renewals.add(task)
-            task.add_done_callback(renewals.discard)
-            timer = loop.call_later(interval, due)
-
-        timer = loop.call_later(interval, due)
-        try:
-            yield
-        finally:
-            timer.cancel()
-            for task in list(renewals):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    def renewing(self) -> Renewing:
+        """Keep the lock and mark alive while the body runs (``async with``)."""
+        return Renewing(self)
 
     async def _renew(self) -> None:
         try:
@@ -445,6 +419,41 @@ class Claim:
             await self.scripts.abandon(
                 keys=[self.dedupe_key, self.lock_key], args=[self.token, self._locking]
             )
+
+
+class Renewing:
+    """Renews a claim's lock and mark every third of their TTL while the body runs.
+
+    A timer, not a task: most handlers finish long before the first renewal is due, and
+    then nothing was started that has to be cancelled.
+    """
+
+    __slots__ = ("_claim", "_interval", "_loop", "_renewals", "_timer")
+
+    def __init__(self, claim: Claim) -> None:
+        self._claim = claim
+        self._interval = claim.ttl_ms / 3000
+        self._renewals: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def __aenter__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_later(self._interval, self._due)
+
+    def _due(self) -> None:
+        self._claim.last_tick = time.monotonic()
+        task = self._loop.create_task(self._claim._renew())
+        self._renewals.add(task)
+        task.add_done_callback(self._renewals.discard)
+        self._timer = self._loop.call_later(self._interval, self._due)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in list(self._renewals):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 def dedupe_key(slot: str, update_id: int | str) -> str:

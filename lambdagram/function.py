@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -29,6 +30,8 @@ from typing import Any
 from aiogram import Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from mangum import Mangum
+from mangum.handlers.api_gateway import HTTPGateway
+from mangum.types import LambdaConfig, LambdaContext, LambdaEvent, Scope
 
 from lambdagram import snapstart
 from lambdagram.app import SECRET_HEADER, WebhookApp, refusal
@@ -138,7 +141,7 @@ class Lambdagram:
         settings = Settings.from_environ(resolve_parameters(environ))
         ensure_event_loop()  # one loop for the life of the process; mangum runs every call on it
         self._webhook = WebhookApp(settings, self.blueprint, self.default)
-        mangum = Mangum(self._webhook, lifespan="off")
+        mangum = Mangum(self._webhook, lifespan="off", custom_handlers=[FunctionUrlEvent])
         self._handler = instrument(_guarded(mangum, self._undecodable))
         self._internal = instrument(self._run_internal)
         self._work = instrument(self._run_worker)
@@ -184,6 +187,19 @@ class DeferredWorkFailed(RuntimeError):
     failure record itself, past the log redactor: so only this one leaves, its message
     redacted, with no cause chained (aiohttp's errors quote the URL with the bot's token).
     """
+
+
+class FunctionUrlEvent(HTTPGateway):
+    """mangum's handler of payload format 2.0 events (Function URLs, HTTP APIs), its ASGI
+    scope built once per event: mangum's own builds it again to shape the response."""
+
+    @classmethod
+    def infer(cls, event: LambdaEvent, context: LambdaContext, config: LambdaConfig) -> bool:
+        return event.get("version") == "2.0" and "requestContext" in event
+
+    @functools.cached_property
+    def scope(self) -> Scope:
+        return super().scope
 
 
 def _is_sqs_batch(event: Any) -> bool:

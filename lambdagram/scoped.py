@@ -7,16 +7,33 @@ them around ``feed_update``, and asyncio copies the context into every task star
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from types import TracebackType
 
 
-@contextlib.contextmanager
-def bound[T](variable: ContextVar[T], value: T) -> Iterator[T]:
-    """``variable`` is ``value`` while the body runs, then what it was."""
-    token = variable.set(value)
-    try:
-        yield value
-    finally:
-        variable.reset(token)
+class bound[T]:  # noqa: N801 - used as a function: ``with bound(variable, value):``
+    """``variable`` is ``value`` while the body runs, then what it was.
+
+    A class rather than a ``@contextmanager`` generator: several are entered per update.
+    """
+
+    __slots__ = ("_token", "value", "variable")
+
+    def __init__(self, variable: ContextVar[T], value: T) -> None:
+        self.variable = variable
+        self.value = value
+        self._token: Token[T] | None = None
+
+    def __enter__(self) -> T:
+        self._token = self.variable.set(self.value)
+        return self.value
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        assert self._token is not None
+        self.variable.reset(self._token)
+        self._token = None

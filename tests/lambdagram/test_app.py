@@ -10,7 +10,7 @@ import pytest
 import redis
 from aiogram import Router
 
-from lambdagram.local.events import message_update
+from lambdagram.local.events import Shape, message_update
 
 from tests.support.webhook import WebhookClient
 
@@ -179,3 +179,26 @@ def test_each_size_check_refuses_alone(client: WebhookClient) -> None:
     assert (declared.status, declared.body["error"]) == (413, "payload_too_large")
     assert "is over the" in lying.body["description"]
     assert f"body of {MAX_BODY + 1} bytes" in declared.body["description"]
+
+
+@pytest.mark.parametrize("shape", ["function_url", "http_api", "rest_api"])
+def test_each_event_shape_gets_the_scope_mangum_itself_would_build(shape: Shape) -> None:
+    from mangum import Mangum
+    from mangum.handlers.api_gateway import APIGateway, HTTPGateway
+
+    from lambdagram.function import FunctionUrlEvent
+    from lambdagram.local.events import LambdaContext, lambda_event
+
+    event = lambda_event(message_update("hi"), secret="s", shape=shape)
+    context = LambdaContext(timeout_ms=3000)
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        """Never called: only the handlers' inference and scopes are compared."""
+
+    ours = Mangum(app, lifespan="off", custom_handlers=[FunctionUrlEvent])
+    theirs = Mangum(app, lifespan="off")
+
+    handler = ours.infer(event, context)
+
+    assert type(handler) is (FunctionUrlEvent if shape != "rest_api" else APIGateway)
+    assert handler.scope == theirs.infer(event, context).scope
+    assert isinstance(handler, HTTPGateway | APIGateway)

@@ -116,7 +116,7 @@ def test_each_updates_dispatcher_shares_the_bots_observers_and_has_its_own_updat
 
 
 def test_the_middlewares_an_ordinary_dispatcher_registers_are_the_ones_the_engine_gives() -> None:
-    builtins = [type(m) for m in Dispatcher().update.outer_middleware]
+    builtins: list[type] = [type(m) for m in Dispatcher().update.outer_middleware]
 
     assert builtins == [ErrorsMiddleware, UserContextMiddleware, FSMContextMiddleware]
 
