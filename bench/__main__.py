@@ -179,6 +179,7 @@ def warm_lambda(
 ) -> dict[str, Any]:
     """handler.handler in one warm process: time inside the handler per update."""
     process = LambdaProcess(env, quiet=True)
+    pin(process.pid, MEASURED_CPU)
     try:
         for update in warmup:
             process.invoke(lambda_event(update, secret=SECRET))
@@ -355,6 +356,7 @@ def warm_reference(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    pin(server.pid, MEASURED_CPU)
     try:
         connection = _connect(http_port)
         headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
@@ -439,6 +441,35 @@ def throughput(env: dict[str, str], workers: int, chats_per_worker: int, first_c
 # ---- report ------------------------------------------------------------------------------------
 
 
+def placement() -> tuple[set[int], set[int]]:
+    """The CPU each measured warm process runs on, and the CPUs Redis runs on: apart, as on
+    Lambda (where Redis is another machine). Left to the scheduler, the measured process
+    shared Redis's core in some runs and not in others, and the warm p50 moved by a third from
+    run to run. Two empty sets (no pinning) on a machine with one CPU or no affinity calls."""
+    if not hasattr(os, "sched_getaffinity"):
+        return set(), set()
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return set(), set()
+    return {cpus[-1]}, set(cpus[:-1])
+
+
+MEASURED_CPU, SERVICE_CPUS = placement()
+
+
+def pinned() -> str:
+    """How the warm runs were placed, for the table's title."""
+    if not MEASURED_CPU:
+        return ""
+    return f"the measured process on CPU {min(MEASURED_CPU)}, Redis on the others; "
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Run process ``pid`` on ``cpus`` only (nothing if empty)."""
+    if cpus:
+        os.sched_setaffinity(pid, cpus)
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -492,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", default="1,2,4", help="process counts for throughput")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="interleaved warm runs of each side (the spread)"
+        "--rounds", type=int, default=5, help="interleaved warm runs of each side (the spread)"
     )
     parser.add_argument(
         "--redis-delay-ms",
@@ -510,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
 
     packaged_zip = ROOT / "dist" / "native" / "lambdagram.zip"
     with RedisServer() as redis_server, FakeTelegram() as telegram:
+        assert redis_server.process is not None
+        pin(redis_server.process.pid, SERVICE_CPUS)
         env = {
             "BOT_TOKEN": TOKEN,
             "WEBHOOK_SECRET": SECRET,
@@ -693,7 +726,7 @@ def report(
     table(
         f"Warm latency per update ({updates} updates of questionnaire dialogs per run, "
         f"{len(ours_runs)} runs of each side interleaved; same Redis, same fake Bot API; "
-        "each cell the median run, then min / median / max over the runs)",
+        f"{pinned()}each cell the median run, then min / median / max over the runs)",
         ["", "p50", "p99", "p50 ratio", "p99 ratio", "target"],
         [
             ["lambdagram `handler.handler`, inside the process",
