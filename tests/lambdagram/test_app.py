@@ -191,6 +191,7 @@ def test_each_event_shape_gets_the_scope_mangum_itself_would_build(shape: Shape)
 
     event = lambda_event(message_update("hi"), secret="s", shape=shape)
     context = LambdaContext(timeout_ms=3000)
+
     async def app(scope: Any, receive: Any, send: Any) -> None:
         """Never called: only the handlers' inference and scopes are compared."""
 
