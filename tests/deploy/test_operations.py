@@ -172,3 +172,11 @@ def test_alarms_and_dashboard_each_have_an_off_switch(
     assert ("Dashboard" in names) is has_dashboard
     if has_dashboard and not has_alarms:
         assert "No alarms on this stage" in json.dumps(merged["Resources"]["Dashboard"])
+
+
+def test_the_readme_names_every_metric_the_engine_emits() -> None:
+    """An operator reads the README's "Metrics" paragraph to know what a metric means."""
+    readme = (ROOT / "README.md").read_text()
+    paragraph = readme[readme.index("**Metrics** (EMF") : readme.index("**Alarms**")]
+    named = set(re.findall(r"`([A-Z][A-Za-z]+)`", paragraph))
+    assert EMITTED <= named, sorted(EMITTED - named)
