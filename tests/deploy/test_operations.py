@@ -179,4 +179,4 @@ def test_the_readme_names_every_metric_the_engine_emits() -> None:
     readme = (ROOT / "README.md").read_text()
     paragraph = readme[readme.index("**Metrics** (EMF") : readme.index("**Alarms**")]
     named = set(re.findall(r"`([A-Z][A-Za-z]+)`", paragraph))
-    assert EMITTED <= named, sorted(EMITTED - named)
+    assert named >= EMITTED, sorted(EMITTED - named)
