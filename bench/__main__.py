@@ -349,21 +349,22 @@ def log_volume(env: dict[str, str], updates: list[dict[str, Any]], log: Path) ->
     parsed = [(line, _fields(line)) for line in text.splitlines() if line.strip()]
     n = len(updates) - 1
     share = float(ROUTINE_LOG_SAMPLE)
-
-    def size(line: str) -> int:
-        return len(line.encode()) + EVENT_OVERHEAD
-
-    sampled = [size(line) for line, fields in parsed if fields.get("outcome") in ROUTINE]
-    always = [size(line) for line, fields in parsed if fields.get("outcome") not in ROUTINE]
-    unsampled = n - sum(1 for _, fields in parsed if "outcome" in fields)  # routine, unwritten
-    routine = len(sampled) + unsampled  # the updates whose line is sampled
+    sampled = [event_size(line) for line, fields in parsed if fields.get("outcome") in ROUTINE]
+    always = [event_size(line) for line, fields in parsed if fields.get("outcome") not in ROUTINE]
+    # every update writes one line with its outcome, unless it is routine and not sampled
+    routine = n - sum(1 for _, f in parsed if "outcome" in f and f["outcome"] not in ROUTINE)
     each = statistics.mean(sampled) if sampled else 0.0
     app = (sum(always) + routine * share * each) / n
-    platform = sum(len(line) + EVENT_OVERHEAD for line in PLATFORM_LINES)
+    platform = sum(map(event_size, PLATFORM_LINES))
     emf = sum(1 for line, _ in parsed if line.startswith('{"_aws"'))
     names = sorted({fields["message"] for _, fields in parsed if "message" in fields})
     return {"app": app, "platform": platform, "lines": (len(always) + routine * share) / n,
             "emf": emf / n, "messages": names}  # fmt: skip
+
+
+def event_size(line: str) -> int:
+    """The bytes CloudWatch Logs counts for one log line."""
+    return len(line.encode()) + EVENT_OVERHEAD
 
 
 def _fields(line: str) -> dict[str, Any]:
