@@ -210,7 +210,7 @@ class BotUnderTest:
             self.environ.update(fake_sqs.environment(queue))
         if scheduler is not None:
             self.environ.update(fake_scheduler.environment(scheduler))
-        self._now = datetime.datetime.now(datetime.UTC)
+        self._ahead = datetime.timedelta()  # the time let pass (`pass_time`), on the real clock
         self._chats = 0
         self._app: Lambdagram | None = None
 
@@ -243,11 +243,12 @@ class BotUnderTest:
     ) -> dict[int, list[str]]:
         """Let time pass for the bot's timers: fire the one-time timers due by then, as
         Scheduler would (at-least-once: each is fired twice, and must act once); the texts
-        each chat was sent meanwhile."""
+        each chat was sent meanwhile. The kit's clock is the real one plus all the time let
+        pass, as the bot's handlers read the real one when they make a timer."""
         assert self.scheduler is not None
-        self._now += datetime.timedelta(seconds=seconds, minutes=minutes, hours=hours)
+        self._ahead += datetime.timedelta(seconds=seconds, minutes=minutes, hours=hours)
         before = len(self.telegram.calls)
-        for event in self.scheduler.due(self._now):
+        for event in self.scheduler.due(datetime.datetime.now(datetime.UTC) + self._ahead):
             for _ in range(2):
                 self.app.lambda_handler(event, LambdaContext())
             self.run_worker()

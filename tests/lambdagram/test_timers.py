@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,3 +215,15 @@ def test_the_testing_kit_fires_a_daily_timer_once_a_day_in_the_users_timezone(
 
     assert [len(day) for day in days] == [1, 1]  # each delivered twice, run once
     assert all(text.startswith("digest for ") and text.endswith("T08:00:00Z") for text in days[0])
+
+
+def test_the_testing_kit_keeps_the_real_clock_running_under_the_time_it_lets_pass(
+    telegram_bot: BotUnderTest,
+) -> None:
+    """A timer made a while after the kit started (a cold start, a slow machine) is due
+    when its own delay has passed, not that delay after the kit started."""
+    chat = telegram_bot.chat()
+    time.sleep(1.1)  # past a whole second: the timer's time is kept to the second
+    assert "remind you in 10 min" in chat.send("/remind 10 tea").text
+
+    assert telegram_bot.pass_time(minutes=10) == {chat.chat_id: ["⏰ tea"]}
