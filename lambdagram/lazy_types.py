@@ -19,7 +19,10 @@ update touches a handful of models. `install` imports aiogram with
    inherited field's annotation in the subclass's module);
 4. pydantic's ``defer_build=True`` in force while those modules run, so each model builds
    its validator and serializer the first time it is used (pydantic's own mechanism), and
-   each distinct annotation string compiled once (`_compile_once`).
+   each distinct annotation string compiled once (`_compile_once`);
+5. those first builds made one at a time (`_one_build_at_a_time`): pydantic's
+   ``model_rebuild`` is not thread-safe before 2.14 (pydantic#13419), and aiogram pins
+   ``pydantic<2.14``; an eager import builds them all under its own import lock.
 
 The result is the same models (tests compare every type's and method's JSON schema with an
 eager import), imported and built when needed. It is checked against the aiogram versions in
@@ -82,6 +85,7 @@ def install(environ: dict[str, str] | None = None) -> bool:
         import aiogram  # noqa: F401 - the import being made lazy
 
         _complete_pending()
+    _one_build_at_a_time()
     return True
 
 
@@ -392,7 +396,44 @@ def _default() -> dict[str, Any]:
     return {"Default": Default}
 
 
-# ---- deferred builds while aiogram's modules run -------------------------------------------
+# ---- deferred builds while aiogram's modules run, made one at a time -----------------------
+
+
+def _one_build_at_a_time() -> None:
+    """Make the first build of each aiogram model (and of a model derived from one) hold
+    `_lazy_imports`. pydantic builds a deferred model in ``model_rebuild``, which sets and
+    deletes the class's attributes while another thread's build of a model that refers to it
+    iterates them (``RuntimeError: dictionary changed size during iteration``, or an
+    ``AttributeError`` for ``__pydantic_core_schema__``). One lock for imports and builds:
+    either may need the other, so two locks could be taken in opposite orders."""
+    from aiogram.client.context_controller import BotContextController  # both bases' base
+
+    rebuild = inspect.getattr_static(BotContextController, "model_rebuild").__func__
+
+    def model_rebuild(
+        cls: type[Any],
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Any = None,
+    ) -> bool | None:
+        if cls.__pydantic_complete__ and not force:
+            return None  # built: the lock is for the first build only
+        depth = _parent_namespace_depth + 1 if _parent_namespace_depth else 0  # this frame
+        with _lazy_imports:
+            result: bool | None = rebuild(
+                cls,
+                force=force,
+                raise_errors=raise_errors,
+                _parent_namespace_depth=depth,  # where pydantic finds the caller's names
+                _types_namespace=_types_namespace,
+            )
+        return result
+
+    model_rebuild.__doc__ = rebuild.__doc__
+    setattr(BotContextController, "model_rebuild", classmethod(model_rebuild))  # noqa: B010
+
 
 _depth = 0
 _depth_lock = threading.Lock()
