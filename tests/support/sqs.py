@@ -124,6 +124,13 @@ class FifoQueue:
                     QueueUrl=self.url, ReceiptHandle=record["receiptHandle"]
                 )
 
+    def holds(self) -> int:
+        """How many messages the queue holds, visible or taken and not yet deleted (a killed
+        worker's message comes back once its visibility timeout has passed)."""
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        counts = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=names)
+        return sum(int(count) for count in counts["Attributes"].values())
+
     def bodies(self) -> list[dict[str, Any]]:
         """The messages now visible, without taking them (made visible again at once)."""
         messages = self.client.receive_message(
