@@ -13,8 +13,9 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -65,16 +66,29 @@ def bot(
 def work_until_empty(
     bot: WebhookClient, queue: FifoQueue, timeout_ms: int = 60_000, patience: float = 60.0
 ) -> int:
-    """Worker invocations until the queue is empty, as the event source mapping makes them."""
+    """Worker invocations in this process until the queue is empty (each with a new
+    context: its time left counts from its own start)."""
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return bot.handler(event, LambdaContext(timeout_ms=timeout_ms))
+
+    return drain(queue, invoke, patience)
+
+
+def drain(
+    queue: FifoQueue, invoke: Callable[[dict[str, Any]], dict[str, Any]], patience: float = 60.0
+) -> int:
+    """Invocations of the worker with the queue's batches, each settled, as the event source
+    mapping makes them, until the queue holds nothing, visible or taken (a killed worker's
+    round comes back once its visibility timeout has passed)."""
     invocations, deadline = 0, time.monotonic() + patience
     while time.monotonic() < deadline:
         event = queue.receive(10, wait=1)
         if not event["Records"]:
-            if not queue.bodies():
+            if not queue.holds():
                 return invocations
             continue
-        response = bot.handler(event, LambdaContext(timeout_ms=timeout_ms))
-        queue.settle(event, response)
+        queue.settle(event, invoke(event))
         invocations += 1
     pytest.fail("the queue did not empty")
 
@@ -248,13 +262,7 @@ def test_a_worker_killed_midway_leaves_nobody_messaged_twice_and_says_who_is_unc
 
     second = LambdaProcess(env, quiet=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            event = queue.receive(10, wait=1)
-            if event["Records"]:
-                queue.settle(event, second.invoke(event))
-            elif not queue.holds():  # the killed worker's round too, once it is visible again
-                break
+        drain(queue, second.invoke)  # the killed worker's round too, once it is visible again
     finally:
         second.close()
         webhook.close()
