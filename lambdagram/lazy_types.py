@@ -418,8 +418,6 @@ def _one_build_at_a_time() -> None:
         _parent_namespace_depth: int = 2,
         _types_namespace: Any = None,
     ) -> bool | None:
-        if cls.__pydantic_complete__ and not force:
-            return None  # built: the lock is for the first build only
         depth = _parent_namespace_depth + 1 if _parent_namespace_depth else 0  # this frame
         with _lazy_imports:
             result: bool | None = rebuild(

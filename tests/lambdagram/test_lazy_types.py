@@ -166,7 +166,7 @@ def test_the_bots_methods_and_session_are_the_real_ones_from_their_first_use() -
 def test_models_built_methods_first_and_by_threads_at_once_are_complete(threads: int) -> None:
     """Each thread builds every model, from its own starting point, switching threads as often
     as Python can: first builds of the same model and of models that refer to it overlap
-    (pydantic's rebuild is not thread-safe; this found it 8 to 11 times a run before the fix)."""
+    (pydantic's rebuild is not thread-safe; this found it 5 to 11 times a run before the fix)."""
     code = (
         f"THREADS = {threads}"
         + """
