@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,20 +20,27 @@ from lambdagram.observability import metrics
 from lambdagram.runtime import Runtime, ensure_event_loop
 from lambdagram.settings import Settings
 
+CHAT_ID = re.compile(r"-?[1-9][0-9]{0,15}")
+"""A chat id as Telegram writes one: ASCII digits, an optional minus, at most 52 bits (so no
+``1_000``, ``+5``, Arabic-Indic digits or ``10**30``, which Python's ``int`` would take)."""
+
 
 def read_recipients(path: str) -> list[int]:
     """Chat ids from a file, one per line (``#`` comments and blank lines allowed)."""
     chats: list[int] = []
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        lines = Path(path).read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        msg = f"{path}: not UTF-8 text (byte {error.start}): one chat id per line"
+        raise broadcasts.BroadcastError(msg) from None
     for number, line in enumerate(lines, start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
-        try:
-            chats.append(int(text))
-        except ValueError:
+        if not CHAT_ID.fullmatch(text) or abs(int(text)) > broadcasts.LARGEST_CHAT_ID:
             msg = f"{path}:{number}: {text!r} is not a chat id (one integer per line)"
-            raise broadcasts.BroadcastError(msg) from None
+            raise broadcasts.BroadcastError(msg)
+        chats.append(int(text))
     return chats
 
 

@@ -40,21 +40,26 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot, Dispatcher, methods
 from aiogram.exceptions import (
+    ClientDecodeError,
     TelegramBadRequest,
+    TelegramConflictError,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
-    TelegramNetworkError,
+    TelegramNotFound,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.methods import TelegramMethod
 from aiogram.types import Message, TelegramObject, Update
 from redis.asyncio import Redis
 
-from lambdagram import budget
+from lambdagram import budget, failures
 from lambdagram.delivery import PREFIX
 from lambdagram.names import BROADCASTS_KEY
 from lambdagram.observability import Metric, count, logger
+from lambdagram.redaction import redact
 from lambdagram.reply import webhook_reply
 from lambdagram.scoped import bound
 from lambdagram.send_rate import SendRate
@@ -91,6 +96,9 @@ SLICE = 200  # recipients read, skipped-checked and counted at a time
 RESERVE = 15.0  # seconds of the worker's budget kept for the last sends and the next round
 SERVER_RETRIES = (1.0, 2.0, 4.0)  # pauses after a Telegram 5xx before the recipient fails
 FLOOD_RETRIES = 10  # 429s one recipient may meet before it is counted failed
+LARGEST_CHAT_ID = 2**52  # Telegram's ids fit 52 bits (a double holds them exactly)
+KEEP = 30 * 24 * 3600  # seconds a broadcast's keys live after their last change
+REMEMBER_UNREACHABLE = 30 * 24 * 3600  # seconds a chat that blocked the bot is skipped
 _GONE = ("chat not found", "user is deactivated", "peer_id_invalid", "bot was kicked")
 
 
@@ -113,7 +121,7 @@ class Progress:
     """Where a broadcast is: its state and how many recipients ended which way."""
 
     id: str
-    state: str  # ready, running, done, cancelled
+    state: str  # ready, running, done, cancelled; resending (its unconfirmed, then as it was)
     total: int
     sent: int
     failed: int
@@ -131,17 +139,90 @@ class Progress:
         )
 
 
+_KINDS = ("sent", "failed", "skipped", "unconfirmed")  # a recipient's outcomes
+_PARTS = ("meta", "to", "marks", "again")  # a broadcast's keys; "again": a resend's recipients
+
+_MARK = """
+local mark = redis.call('HGET', KEYS[1], ARGV[1])
+if not mark then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return 1 end
+if mark == ARGV[2] then return 1 end
+return 0
+"""
+"""Mark a recipient as being sent to by one run; 1 for that run's own mark too (its retry)."""
+
+_RECORD = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('HINCRBY', KEYS[2], ARGV[4], 1)
+return 1
+"""
+"""A recipient's outcome and its count, only while the mark is the run's (so once)."""
+
+_SKIP = """
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'n_skipped', 1)
+return 1
+"""
+
+_UNMARK = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
+"""
+
+_RESEND = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'done' and state ~= 'cancelled' then return -1 end
+redis.call('DEL', KEYS[4])
+local again, counted = 0, 0
+for i = 2, #ARGV do
+  local mark = redis.call('HGET', KEYS[3], ARGV[i])
+  if mark and (mark == 'i' or string.sub(mark, 1, 2) == 'i:'
+      or string.sub(mark, 1, 12) == 'unconfirmed:') then
+    if string.sub(mark, 1, 12) == 'unconfirmed:' then counted = counted + 1 end
+    redis.call('HDEL', KEYS[3], ARGV[i])
+    redis.call('RPUSH', KEYS[4], ARGV[i])
+    again = again + 1
+  end
+end
+if again == 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], 'n_unconfirmed', -counted)
+redis.call('HSET', KEYS[1], 'state', 'resending', 'ended', state, 'again_cursor', 0)
+for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+return again
+"""
+"""Put the unconfirmed recipients (those still so) on the ``again`` list, unmarked, and the
+broadcast in state ``resending``: its rounds go through that list only, then back to the state
+it had ended in (a cancelled broadcast's spared recipients stay spared)."""
+
+
 class Store:
-    """A bot's broadcasts in Redis. Each one's keys share a slot (``{<bot>:bc:<id>}``)."""
+    """A bot's broadcasts in Redis. Each one's keys share a slot (``{<bot>:bc:<id>}``) and
+    live `KEEP` seconds after their last change.
+
+    A recipient's mark is ``i:<run>`` while a worker's run sends to it, then its outcome
+    (``sent:``, ``failed:<reason>``, ``skipped:unreachable``, ``unconfirmed:<reason>``). The
+    marks and outcomes are Lua scripts that recognise their own earlier run, as the claim and
+    commit do: a command Redis ran after the client gave up on it (a stall longer than
+    ``REDIS_TIMEOUT``) and ran again by the client's retry neither loses the recipient nor
+    counts it twice."""
 
     def __init__(self, redis: Redis, bot_id: int) -> None:
         self.redis = redis
         self.bot_id = bot_id
-        self.unreachable = f"{PREFIX}:{{{bot_id}}}:unreachable"
+        self.unreachable = f"{PREFIX}:{{{bot_id}}}:unreachable-at"
         self.index = f"{PREFIX}:{{{bot_id}}}:broadcasts"
+        self._mark = redis.register_script(_MARK)
+        self._record = redis.register_script(_RECORD)
+        self._skip = redis.register_script(_SKIP)
+        self._unmark = redis.register_script(_UNMARK)
+        self._resend = redis.register_script(_RESEND)
 
     def _key(self, broadcast: str, part: str) -> str:
         return f"{PREFIX}:{{{self.bot_id}:bc:{broadcast}}}:{part}"
+
+    def _keys(self, broadcast: str) -> list[str]:
+        return [self._key(broadcast, part) for part in _PARTS]
 
     async def create(self, broadcast: str, spec: dict[str, Any], recipients: list[int]) -> bool:
         """Write the broadcast; False if it exists already (a retried update or call)."""
@@ -158,7 +239,13 @@ class Store:
             mapping={"spec": json.dumps(spec), "total": len(recipients), "created": now},
         )
         await self.redis.hsetnx(meta, "state", "ready")  # last: the broadcast is whole
-        await self.redis.zadd(self.index, {broadcast: now})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in self._keys(broadcast):
+                pipe.expire(key, KEEP)
+            pipe.zadd(self.index, {broadcast: now})
+            pipe.zremrangebyscore(self.index, "-inf", now - KEEP)  # their keys are gone
+            pipe.expire(self.index, KEEP)
+            await pipe.execute()
         return True
 
     async def meta(self, broadcast: str) -> dict[str, str]:
@@ -190,27 +277,27 @@ class Store:
     async def cancel(self, broadcast: str) -> Progress:
         """Stop the broadcast before its next recipients (those sent stay sent)."""
         progress = await self.progress(broadcast)
-        if progress.state in {"ready", "running"}:
-            await self.redis.hset(self._key(broadcast, "meta"), "state", "cancelled")
+        if progress.state in {"ready", "running", "resending"}:
+            await self.set(broadcast, state="cancelled")
         return await self.progress(broadcast)
 
     async def resend_unconfirmed(self, broadcast: str) -> int:
-        """Forget the unconfirmed recipients' marks so the next round sends to them again (the
-        owner's choice: some may get the message twice); how many. Only once it ended."""
+        """Send once more to the unconfirmed recipients, and only to them (the owner's
+        choice: some may get the message twice); how many. Only once it ended: a cancelled
+        broadcast stays cancelled for the recipients it spared."""
         progress = await self.progress(broadcast)
         if progress.state not in {"done", "cancelled"}:
             msg = f"{broadcast} is {progress.state}: resend its unconfirmed once it has ended"
             raise BroadcastError(msg)
-        marks = self._key(broadcast, "marks")
-        raw = await self.redis.hgetall(marks)
+        raw = await self.redis.hgetall(self._key(broadcast, "marks"))
         unsure = [_text(chat) for chat, mark in raw.items() if _unsure(_text(mark))]
-        if unsure:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hdel(marks, *unsure)
-                pipe.hset(self._key(broadcast, "meta"), mapping={"state": "ready", "cursor": 0})
-                pipe.hset(self._key(broadcast, "meta"), "n_unconfirmed", 0)
-                await pipe.execute()
-        return len(unsure)
+        if not unsure:
+            return 0
+        again = await self._resend(keys=self._keys(broadcast), args=[KEEP, *unsure])
+        if int(again) < 0:
+            msg = f"{broadcast} is being resent already"
+            raise BroadcastError(msg)
+        return int(again)
 
     async def recent(self, most: int = 20) -> list[str]:
         """The newest broadcasts' ids, newest first."""
@@ -218,13 +305,25 @@ class Store:
         return [_text(i) for i in ids if isinstance(i, bytes | str)]
 
     async def unreachable_of(self, chats: list[int]) -> list[bool]:
+        """Which of ``chats`` a broadcast found unreachable within `REMEMBER_UNREACHABLE`."""
         if not chats:
             return []
-        return [bool(x) for x in await self.redis.smismember(self.unreachable, chats)]
+        since = time.time() - REMEMBER_UNREACHABLE
+        scores = await self.redis.zmscore(self.unreachable, [str(c) for c in chats])
+        return [score is not None and float(score) > since for score in scores]
 
-    async def recipients(self, broadcast: str, start: int, most: int) -> list[int]:
-        raw = await self.redis.lrange(self._key(broadcast, "to"), start, start + most - 1)
+    async def remember_unreachable(self, chat: int) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.unreachable, {str(chat): time.time()})
+            pipe.expire(self.unreachable, REMEMBER_UNREACHABLE)
+            await pipe.execute()
+
+    async def recipients(self, broadcast: str, part: str, start: int, most: int) -> list[int]:
+        raw = await self.redis.lrange(self._key(broadcast, part), start, start + most - 1)
         return [int(x) for x in raw]
+
+    async def length(self, broadcast: str, part: str) -> int:
+        return int(await self.redis.llen(self._key(broadcast, part)))
 
     async def marked(self, broadcast: str, chats: list[int]) -> list[bool]:
         """Which of ``chats`` an earlier round (or an earlier place in the list) had."""
@@ -233,24 +332,36 @@ class Store:
         marks = await self.redis.hmget(self._key(broadcast, "marks"), [str(c) for c in chats])
         return [mark is not None for mark in marks]
 
-    async def mark(self, broadcast: str, chat: int) -> bool:
-        """Mark ``chat`` as being sent to; False if it was marked before (never send twice)."""
-        return bool(await self.redis.hsetnx(self._key(broadcast, "marks"), str(chat), "i"))
+    async def mark(self, broadcast: str, chat: int, run: str) -> bool:
+        """Mark ``chat`` as being sent to by ``run``; False if another run (or an earlier
+        place in the list) had it: never send twice. True again for ``run``'s own mark."""
+        keys = [self._key(broadcast, "marks")]
+        return bool(await self._mark(keys=keys, args=[str(chat), f"i:{run}"]))
 
-    async def record(self, broadcast: str, chat: int, kind: str, reason: str = "") -> None:
-        """``chat``'s outcome: its mark and its count, in one transaction (same slot)."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._key(broadcast, "marks"), str(chat), f"{kind}:{reason}"[:100])
-            pipe.hincrby(self._key(broadcast, "meta"), f"n_{kind}", 1)
-            await pipe.execute()
+    async def record(self, broadcast: str, chat: int, run: str, kind: str, reason: str) -> None:
+        """``chat``'s outcome and its count, once: only while the mark is ``run``'s."""
+        keys = [self._key(broadcast, "marks"), self._key(broadcast, "meta")]
+        outcome = f"{kind}:{redact(reason)}"[:100]
+        await self._record(keys=keys, args=[str(chat), f"i:{run}", outcome, f"n_{kind}"])
+
+    async def skip(self, broadcast: str, chat: int) -> None:
+        """``chat`` is unreachable: marked and counted skipped, once."""
+        keys = [self._key(broadcast, "marks"), self._key(broadcast, "meta")]
+        await self._skip(keys=keys, args=[str(chat), "skipped:unreachable"])
+
+    async def unmark(self, broadcast: str, chat: int, run: str) -> None:
+        """Drop ``run``'s mark on ``chat``: nothing reached Telegram, a later round sends."""
+        keys = [self._key(broadcast, "marks")]
+        await self._unmark(keys=keys, args=[str(chat), f"i:{run}"])
 
     async def set(self, broadcast: str, **fields: str | float) -> None:
-        """Set fields of the broadcast's meta hash, in one round trip."""
-        meta = self._key(broadcast, "meta")  # redis-py types the mapping invariantly: ignore
-        await self.redis.hset(meta, mapping=dict(fields))  # type: ignore[arg-type]
-
-
-_KINDS = ("sent", "failed", "skipped", "unconfirmed")  # a recipient's outcomes
+        """Set fields of the broadcast's meta hash and keep its keys `KEEP` seconds more, in
+        one round trip."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key(broadcast, "meta"), mapping=dict(fields))  # type: ignore[arg-type]
+            for key in self._keys(broadcast):
+                pipe.expire(key, KEEP)
+            await pipe.execute()
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,8 +502,12 @@ def unique_chats(to: Iterable[int]) -> list[int]:
     """The chat ids in order, each once; `BroadcastError` for one that is not a chat id."""
     chats: dict[int, None] = {}
     for chat in to:
-        if isinstance(chat, bool) or not isinstance(chat, int) or chat == 0:
-            msg = f"{chat!r} is not a chat id (a nonzero integer)"
+        if (
+            isinstance(chat, bool)
+            or not isinstance(chat, int)
+            or not 0 < abs(chat) <= LARGEST_CHAT_ID
+        ):
+            msg = f"{chat!r} is not a chat id (a nonzero integer of at most 52 bits)"
             raise BroadcastError(msg)
         chats[chat] = None
     if not chats:
@@ -417,8 +532,17 @@ async def enqueue(queue: Queue, broadcast: str, round_: int) -> None:
     await queue.send(body, f"bc-{broadcast}", f"bc-{broadcast}-{round_}")
 
 
-async def run(runtime: Runtime, message: dict[str, Any]) -> bool:
-    """One round of a broadcast on the worker; False if the queue must deliver it again."""
+@dataclass(frozen=True, slots=True)
+class ComeBack:
+    """A round that stopped before its end with nothing lost: its queue message is to be
+    delivered again ``after`` seconds from now (None: the worker's usual pause)."""
+
+    reason: str
+    after: float | None = None
+
+
+async def run(runtime: Runtime, message: dict[str, Any]) -> ComeBack | None:
+    """One round of a broadcast on the worker; `ComeBack` if the queue must deliver it again."""
     broadcast, round_ = str(message.get("id")), int(message.get("round") or 0)
     store = Store(runtime.redis, runtime.bot.id)
     logger.append_keys(broadcast=broadcast)
@@ -426,16 +550,19 @@ async def run(runtime: Runtime, message: dict[str, Any]) -> bool:
     if "state" not in meta:
         count(Metric.INTERNAL_ERRORS)
         logger.error("queue message names no broadcast: dropped", extra={"round": round_})
-        return True
+        return None
     if meta["state"] in {"done", "cancelled"}:
         logger.info(f"broadcast {meta['state']} already; round {round_} has nothing to do")
-        return True
+        return None
     if meta["state"] == "ready":
         await store.set(broadcast, state="running", started=time.time())
+    resending = meta["state"] == "resending"  # only the unconfirmed, in a list of their own
+    part, at = ("again", "again_cursor") if resending else ("to", "cursor")
     spec = json.loads(meta["spec"])
     rate = SendRate(runtime.redis, runtime.bot.id, runtime.settings.broadcast_rate)
     sender = Sender(runtime.bot, store, broadcast, spec, rate)
-    total, cursor = int(meta["total"]), int(meta.get("cursor", 0))
+    total = await store.length(broadcast, part) if resending else int(meta["total"])
+    cursor = int(meta.get(at, 0))
     while cursor < total:
         left = budget.left()
         if left is not None and left < RESERVE:
@@ -443,18 +570,25 @@ async def run(runtime: Runtime, message: dict[str, Any]) -> bool:
             await enqueue(runtime.queue, broadcast, round_ + 1)
             fields = await _fields(store, broadcast)
             logger.info("broadcast goes on in the next round", extra=fields)
-            return True
+            return None
         if (await store.meta(broadcast)).get("state") == "cancelled":
             logger.info("broadcast cancelled", extra=await _fields(store, broadcast))
-            return True
-        chats = await store.recipients(broadcast, cursor, SLICE)
+            return None
+        chats = await store.recipients(broadcast, part, cursor, SLICE)
         await sender.send_all(chats, await store.unreachable_of(chats))
+        if sender.halted is not None:  # this slice again next time: its unsent are unmarked
+            logger.warning(
+                "broadcast round stopped: the queue delivers it again",
+                extra={"reason": sender.halted.reason, **await _fields(store, broadcast)},
+            )
+            return sender.halted
         cursor += len(chats) or SLICE
-        await store.set(broadcast, cursor=cursor)
+        await store.set(broadcast, **{at: cursor})
         logger.info("broadcast progress", extra=await _fields(store, broadcast))
-    await store.set(broadcast, state="done", finished=time.time())
+    ended = meta.get("ended", "done") if resending else "done"
+    await store.set(broadcast, state=ended, finished=time.time())
     logger.info("broadcast finished", extra=await _fields(store, broadcast))
-    return True
+    return None
 
 
 async def _fields(store: Store, broadcast: str) -> dict[str, Any]:
@@ -464,7 +598,14 @@ async def _fields(store: Store, broadcast: str) -> dict[str, Any]:
 
 
 class Sender:
-    """Sends one broadcast's message to chats, ``IN_FLIGHT`` at a time, at the shared rate."""
+    """Sends one broadcast's message to chats, ``IN_FLIGHT`` at a time, at the shared rate.
+
+    Each recipient's outcome follows `lambdagram.failures`' verdict on its send: sent; failed
+    with Telegram's reason when refused for good (a 5xx or a proxy's page after
+    `SERVER_RETRIES`, a 429 after `FLOOD_RETRIES`); unconfirmed when unanswered. A refusal of
+    the whole bot (401, 404), or a wait for the rate longer than the worker has left, *halts*
+    the round: the recipient is unmarked (nothing reached Telegram), no further one is
+    started, and the round comes back (`halted`)."""
 
     def __init__(
         self, bot: Bot, store: Store, broadcast: str, spec: dict[str, Any], rate: SendRate
@@ -476,6 +617,8 @@ class Sender:
         self.method = sender(str(spec["method"]))
         self.params = params
         self.rate = rate
+        self.run = secrets.token_hex(6)  # this run's marks: its own, recognised on a retry
+        self.halted: ComeBack | None = None
 
     async def send_all(self, chats: list[int], unreachable: list[bool]) -> None:
         """Send to ``chats`` (those ``unreachable`` skipped), passing over the ones an earlier
@@ -487,7 +630,7 @@ class Sender:
                 pending.put_nowait((chat, gone))
 
         async def work() -> None:
-            while not pending.empty():
+            while not pending.empty() and self.halted is None:
                 chat, gone = pending.get_nowait()
                 await self.send_one(chat, gone)
 
@@ -499,53 +642,104 @@ class Sender:
         """One recipient: its slot of the rate, then its mark (so a worker killed while it
         waits leaves nothing unconfirmed), the send, its outcome."""
         if gone:
-            if await self.store.mark(self.broadcast, chat):
-                await self.store.record(self.broadcast, chat, "skipped", "unreachable")
+            await self.store.skip(self.broadcast, chat)
             return
-        await asyncio.sleep(await self.rate.reserve())
-        if not await self.store.mark(self.broadcast, chat):
+        if not await self._slot():
+            return
+        if not await self.store.mark(self.broadcast, chat, self.run):
             return  # another round had it meanwhile
         kind, reason = await self._deliver(chat)
-        await self.store.record(self.broadcast, chat, kind, reason)
+        if kind == "halt":  # nothing reached Telegram: the round's next try sends it
+            await self.store.unmark(self.broadcast, chat, self.run)
+            return
+        await self.store.record(self.broadcast, chat, self.run, kind, reason)
         count(Metric.BROADCAST_SENT if kind == "sent" else Metric.BROADCAST_FAILED)
         if reason in {"403", "gone"}:
-            await self.store.redis.sadd(self.store.unreachable, chat)
+            await self.store.remember_unreachable(chat)
+
+    async def _slot(self) -> bool:
+        """Wait for this send's slot of the shared rate; False (the round halted) if it opens
+        later than the worker can wait (a long ``retry_after``)."""
+        wait = await self.rate.reserve()
+        left = budget.left()
+        # The reserve is for the sends under way and the next round: a slot that opens in its
+        # last third (room for one send) or later is one this worker cannot use.
+        if left is not None and wait > left - RESERVE / 3:
+            self._halt(f"the bot's sends are paused {wait:.0f} s (Telegram's retry_after)", wait)
+            return False
+        await asyncio.sleep(wait)
+        return True
+
+    def _halt(self, reason: str, after: float | None = None) -> None:
+        if self.halted is None:
+            self.halted = ComeBack(reason, after)
 
     async def _deliver(self, chat: int) -> tuple[str, str]:
+        """Send to ``chat``: ``sent``, ``failed``, ``unconfirmed`` or ``halt``, and why."""
         floods = server_errors = 0
         while True:
             try:
                 await self.bot(self.method(chat_id=chat, **self.params))
             except AcceptedButUnreadable:
                 return "sent", "unreadable answer"
-            except TelegramRetryAfter as error:
-                floods += 1
-                await self.rate.pause(error.retry_after)  # every worker waits, as Telegram asks
-                if floods >= FLOOD_RETRIES:
-                    return "failed", "429"
-                await asyncio.sleep(await self.rate.reserve())
-            except TelegramMigrateToChat as error:
-                return "failed", f"migrated to {error.migrate_to_chat_id}"
-            except TelegramForbiddenError:
-                return "failed", "403"
-            except TelegramBadRequest as error:
-                gone = any(word in error.message.lower() for word in _GONE)
-                return "failed", "gone" if gone else f"400 {error.message}"[:80]
-            except TelegramServerError as error:
-                if server_errors >= len(SERVER_RETRIES):
-                    return "failed", f"5xx {error.message}"[:80]
-                await asyncio.sleep(SERVER_RETRIES[server_errors])
-                server_errors += 1
-                await asyncio.sleep(await self.rate.reserve())
-            except TelegramNetworkError:  # it may have left: never sent again
-                return "unconfirmed", "no answer"
+            except Exception as error:  # classified: a bug of ours is unconfirmed, not lost
+                verdict = failures.of_bot_api(error)
+                if isinstance(error, TelegramRetryAfter):
+                    floods += 1
+                    await self.rate.pause(error.retry_after)  # every worker waits, as asked
+                    if floods >= FLOOD_RETRIES:
+                        return "failed", "429"
+                elif verdict is failures.Verdict.RETRY:
+                    if server_errors >= len(SERVER_RETRIES):
+                        return "failed", _reason(error)
+                    await asyncio.sleep(SERVER_RETRIES[server_errors])
+                    server_errors += 1
+                elif verdict is failures.Verdict.BOT_WIDE:
+                    self._halt(f"the Bot API refused every send: {_reason(error)}")
+                    return "halt", ""
+                elif verdict is failures.Verdict.REFUSED:
+                    return "failed", _refusal(error)
+                else:  # unanswered (it may have left), or not the Bot API's: never sent again
+                    if verdict is None:
+                        logger.exception("broadcast send failed", extra={"chat_id": chat})
+                    return "unconfirmed", "no answer" if verdict else type(error).__name__
+                if not await self._slot():
+                    return "halt", ""
             else:
                 return "sent", ""
 
 
+def _refusal(error: Exception) -> str:
+    """A definitive refusal's reason as the marks keep it (``403``, ``gone``, ``400 ...``)."""
+    if isinstance(error, TelegramMigrateToChat):
+        return f"migrated to {error.migrate_to_chat_id}"
+    if isinstance(error, TelegramForbiddenError):
+        return "403"
+    if isinstance(error, TelegramBadRequest):
+        gone = any(word in error.message.lower() for word in _GONE)
+        return "gone" if gone else _reason(error)
+    return _reason(error)
+
+
+def _reason(error: Exception) -> str:
+    """``<status> <Telegram's description>`` (or the error's kind), short, secrets blanked."""
+    status = {
+        TelegramBadRequest: "400",
+        TelegramUnauthorizedError: "401",
+        TelegramNotFound: "404",
+        TelegramConflictError: "409",
+        TelegramEntityTooLarge: "413",
+        TelegramServerError: "5xx",
+        ClientDecodeError: "not the Bot API's answer",
+    }
+    kind = next((v for k, v in status.items() if isinstance(error, k)), type(error).__name__)
+    message = getattr(error, "message", str(error))
+    return f"{kind} {message}"[:80]  # redacted where it is kept (Store.record)
+
+
 def _unsure(mark: str) -> bool:
     """A mark whose send may or may not have reached Telegram."""
-    return mark == "i" or mark.startswith("unconfirmed")
+    return mark == "i" or mark.startswith(("i:", "unconfirmed"))
 
 
 def _text(value: bytes | str) -> str:

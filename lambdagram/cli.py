@@ -179,8 +179,11 @@ def _webhook(args: argparse.Namespace) -> int:
 
 
 def _broadcast(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from redis.exceptions import RedisError
+
     from lambdagram import broadcast_cli
     from lambdagram.broadcasts import BroadcastError, BroadcastsUnavailable
+    from lambdagram.redaction import redact
     from lambdagram.settings import SettingsError
     from lambdagram.sqs import QueueError
 
@@ -193,7 +196,11 @@ def _broadcast(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
             return broadcast_cli.print_payload(args, sys.stdout)
         return broadcast_cli.run(args, sys.stdout, load_app())
     except (SettingsError, BroadcastError, BroadcastsUnavailable, QueueError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {redact(str(error))}", file=sys.stderr)
+        return 1
+    except RedisError as error:
+        hint = "is REDIS_URL reachable from here? make broadcast asks the deployed function"
+        print(f"error: Redis: {redact(str(error))} ({hint})", file=sys.stderr)
         return 1
 
 

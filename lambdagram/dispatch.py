@@ -48,11 +48,14 @@ from lambdagram.errors import (
     ChatLocked,
     OutOfTime,
     QueueUnavailable,
+    ServiceUnavailable,
     StorageUnavailable,
     UpdateInFlight,
 )
+from lambdagram.failures import ServiceError
 from lambdagram.fsm import BufferedStorage, UpdateStorage, Write
 from lambdagram.observability import Metric, count, logger, milliseconds
+from lambdagram.redaction import redact
 from lambdagram.reply import webhook_reply
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.storage import create_storage, eviction_policy
@@ -199,6 +202,8 @@ async def _process(
         # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
         # so give the update back (its FSM changes dropped) instead of losing it.
         raise await given_back(claim, error, "during the handler") from None
+    except ServiceError as error:
+        raise await service_given_back(claim, error, "during the handler") from None
     except Exception:
         return await handler_failed(runtime, claim, cleanup, "handler failed")
 
@@ -326,6 +331,16 @@ async def given_back(claim: Claim, error: Exception, doing: str) -> BotApiUnavai
     count(Metric.BOT_API_ERRORS)
     return BotApiUnavailable(
         f"the Bot API failed {doing} ({type(error).__name__}: {error}); retry later"
+    )
+
+
+async def service_given_back(claim: Claim, error: ServiceError, doing: str) -> ServiceUnavailable:
+    """Give the update back after SQS or Scheduler failed a handler's call; the error to raise
+    (the step is never dropped for an outside service's fault: `failures.ServiceError`)."""
+    await claim.abandon()
+    count(Metric.SERVICE_ERRORS)
+    return ServiceUnavailable(
+        f"{type(error).__name__} {doing}: {redact(str(error))}; nothing was kept; retry later"
     )
 
 

@@ -83,6 +83,14 @@ class QueueUnavailable(WebhookError):
     code = "queue_unavailable"
 
 
+class ServiceUnavailable(WebhookError):
+    """An AWS service a handler used (Scheduler for a timer, SQS for a broadcast) failed or
+    refused while it ran; nothing of the update was kept, Telegram retries."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+
+
 class BotApiUnavailable(WebhookError):
     """The Bot API failed or throttled while a handler ran; nothing of the update was kept."""
 

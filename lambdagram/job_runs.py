@@ -36,9 +36,11 @@ from lambdagram.dispatch import (
     handler_failed,
     patience,
     prepare,
+    service_given_back,
     unavailable,
 )
 from lambdagram.errors import ChatLocked, OutOfTime, UpdateInFlight
+from lambdagram.failures import ServiceError
 from lambdagram.fsm import BufferedStorage, UpdateStorage
 from lambdagram.names import JOBS_KEY
 from lambdagram.observability import Metric, count, logger
@@ -144,6 +146,8 @@ async def run_job(runtime: Runtime, event: dict[str, Any], max_wait: float) -> d
             raise OutOfTime("the job did not finish before the function's timeout") from None
         except RETRYABLE_BOT_API_ERRORS as error:
             raise await given_back(claim, error, "during the job") from None
+        except ServiceError as error:
+            raise await service_given_back(claim, error, "during the job") from None
         except Exception:
             return await handler_failed(runtime, claim, [], f"job {name} failed")
         await commit(runtime, claim, storage.writes())

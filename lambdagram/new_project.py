@@ -25,6 +25,7 @@ KIT = (
     "package-lock.json",
     "requirements.txt",
     "infra/serverless/*.yml",
+    "infra/serverless/*.js",
     "infra/localstack/lambda_init.py",
     "infra/localstack/requirements.txt",
     "infra/docker-compose.yml",

@@ -68,6 +68,7 @@ class Metric(StrEnum):
     WORKER_RETRIES = "WorkerRetries"  # a queued update handed back to the queue for later
     BROADCAST_SENT = "BroadcastMessagesSent"  # a broadcast's recipient got the message
     BROADCAST_FAILED = "BroadcastMessagesFailed"  # refused by Telegram, or unconfirmed
+    SERVICE_ERRORS = "ServiceErrors"  # SQS or Scheduler failed a handler's call: given back
 
 
 def count(metric: Metric, value: float = 1) -> None:

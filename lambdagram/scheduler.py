@@ -14,11 +14,12 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from lambdagram.aws_http import SignedClient, Unreachable, error_of
+from lambdagram.failures import ServiceError
 
 TIMEOUT = 5.0
 
 
-class SchedulerError(RuntimeError):
+class SchedulerError(ServiceError):
     """EventBridge Scheduler did not take the request; ``kind`` is its error's type."""
 
     def __init__(self, message: str, kind: str = "", status: int = 0) -> None:

@@ -16,12 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from lambdagram.aws_http import SignedClient, Unreachable, error_of
+from lambdagram.failures import ServiceError
 
 TIMEOUT = 3.0
 _CONTENT_TYPE = "application/x-amz-json-1.0"
 
 
-class QueueError(RuntimeError):
+class QueueError(ServiceError):
     """SQS did not take the request; the message says why (no credentials in it)."""
 
 

@@ -19,6 +19,7 @@ back ``MAX_ATTEMPTS`` times becomes the engine's dead letter, with the queue's o
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -34,6 +35,7 @@ WORKER_LOCK_WAIT = 30.0
 """Seconds a queued update waits for its chat's lock (a webhook invocation holds it for
 one quick update at most)."""
 RETRY_PAUSES = (2, 5, 15, 30, 60)  # seconds before a record that could not run comes back
+MAX_VISIBILITY = 12 * 3600  # SQS's longest visibility timeout
 
 
 async def run_batch(runtime: Runtime, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -48,15 +50,17 @@ async def run_batch(runtime: Runtime, event: dict[str, Any], context: Any) -> di
             failed.append(message_id)
             await _again_soon(runtime, record)
             continue
-        if not await _run_record(runtime, record, group):
+        ran = await _run_record(runtime, record, group)
+        if ran is not True:
             failed.append(message_id)
             held.add(group)
-            await _again_soon(runtime, record)
+            await _again_soon(runtime, record, None if ran is False else ran)
     return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
 
 
-async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> bool:
-    """Run one record; False if it must come again (it could not run yet)."""
+async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> bool | float:
+    """Run one record; False if it must come again (it could not run yet), a number if it
+    must come again after that many seconds."""
     logger.remove_keys(["update_id", "update_type", "chat_id", "broadcast"])
     message = str(record.get("body", ""))
     if message.startswith('{"broadcast":'):
@@ -108,25 +112,34 @@ async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> b
     return True
 
 
-async def _run_broadcast(runtime: Runtime, body: str) -> bool:
-    """One round of a broadcast (`lambdagram.broadcasts.run`); False: deliver it again."""
+async def _run_broadcast(runtime: Runtime, body: str) -> bool | float:
+    """One round of a broadcast (`lambdagram.broadcasts.run`); False or a pause: deliver it
+    again (after the pause)."""
     from lambdagram import broadcasts
 
     try:
-        return await broadcasts.run(runtime, json.loads(body)["broadcast"])
+        again = await broadcasts.run(runtime, json.loads(body)["broadcast"])
     except Exception:  # Redis or the queue failing: the round comes again, nothing sent twice
         count(Metric.WORKER_RETRIES)
         logger.exception("broadcast round failed: the queue delivers it again")
         return False
+    if again is None:
+        return True
+    count(Metric.WORKER_RETRIES)
+    return False if again.after is None else again.after
 
 
-async def _again_soon(runtime: Runtime, record: dict[str, Any]) -> None:
-    """Make a record that could not run visible again soon (best effort: otherwise it comes
-    back after the queue's whole visibility timeout)."""
+async def _again_soon(
+    runtime: Runtime, record: dict[str, Any], after: float | None = None
+) -> None:
+    """Make a record that could not run visible again soon, or ``after`` seconds from now
+    (best effort: otherwise it comes back after the queue's whole visibility timeout)."""
     if runtime.queue is None or not record.get("receiptHandle"):
         return
     attempt = _receive_count(record)
     pause = RETRY_PAUSES[min(attempt, len(RETRY_PAUSES)) - 1]
+    if after is not None:
+        pause = min(MAX_VISIBILITY, max(pause, math.ceil(after)))
     try:
         await runtime.queue.change_visibility(str(record["receiptHandle"]), pause)
     except Exception as error:

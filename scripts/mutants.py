@@ -34,9 +34,21 @@ class Mutant:
     old: str
     new: str
     tests: tuple[str, ...] = ()  # where the promise is stated: run first, the rest after
+    control: bool = False  # changes nothing a test may see: it must survive
+
+
+CONTROL = "control: a comment reworded (changes nothing; it must survive)"
 
 
 MUTANTS = [
+    Mutant(
+        CONTROL,
+        "lambdagram/broadcasts.py",
+        "# sends one worker keeps going at once",
+        "# sends a worker keeps going at the same time",
+        ("tests/lambdagram/test_broadcasts.py",),
+        control=True,
+    ),
     # long work (issue 16)
     Mutant(
         "a chat's later update overtakes its queued long one",
@@ -59,20 +71,41 @@ MUTANTS = [
         "",
         ("tests/lambdagram/test_long_work.py",),
     ),
-    # broadcasts (issue 17)
+    # broadcasts (issue 17; under faults, issue 31)
     Mutant(
         "two workers on one broadcast both send to a recipient",
         "lambdagram/broadcasts.py",
-        "        return bool(await self.redis.hsetnx("
-        'self._key(broadcast, "marks"), str(chat), "i"))',
-        "        return True",
+        "if mark == ARGV[2] then return 1 end\nreturn 0\n",
+        "if mark == ARGV[2] then return 1 end\nreturn 1\n",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a recipient's mark Redis ran twice (a stall) is taken for another run's",
+        "lambdagram/broadcasts.py",
+        "if mark == ARGV[2] then return 1 end\nreturn 0\n",
+        "return 0\n",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a recipient's outcome Redis ran twice (a stall) is counted twice",
+        "lambdagram/broadcasts.py",
+        "if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end\n"
+        "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])",
+        "redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "resend-unconfirmed sends to those a cancel spared",
+        "lambdagram/broadcasts.py",
+        '    part, at = ("again", "again_cursor") if resending else ("to", "cursor")',
+        '    part, at = ("to", "again_cursor") if resending else ("to", "cursor")',
         ("tests/lambdagram/test_broadcasts.py",),
     ),
     Mutant(
         "a broadcast's 429 is not waited out by the senders",
         "lambdagram/broadcasts.py",
-        "                await self.rate.pause(error.retry_after)  # every worker waits",
-        "                pass  # every worker waits",
+        "await self.rate.pause(error.retry_after)  # every worker waits, as asked",
+        "pass  # every worker waits, as asked",
         ("tests/lambdagram/test_broadcasts.py",),
     ),
     Mutant(
@@ -85,8 +118,51 @@ MUTANTS = [
     Mutant(
         "a blocked recipient is tried again by the next broadcast",
         "lambdagram/broadcasts.py",
-        "            await self.store.redis.sadd(self.store.unreachable, chat)\n",
+        "            await self.store.remember_unreachable(chat)\n",
         "            pass\n",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a broadcast's 5xx or proxy page is not retried",
+        "lambdagram/broadcasts.py",
+        "                elif verdict is failures.Verdict.RETRY:",
+        "                elif False:",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a refused token fails every recipient instead of halting the round",
+        "lambdagram/broadcasts.py",
+        '                    self._halt(f"the Bot API refused every send: {_reason(error)}")\n'
+        '                    return "halt", ""',
+        '                    return "failed", _reason(error)',
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a broadcast waits out a retry_after longer than its worker has",
+        "lambdagram/broadcasts.py",
+        "        if left is not None and wait > left - RESERVE / 3:",
+        "        if False:",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a broadcast's failure reason keeps a secret",
+        "lambdagram/broadcasts.py",
+        'outcome = f"{kind}:{redact(reason)}"[:100]',
+        'outcome = f"{kind}:{reason}"[:100]',
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "a broadcast's marks live for ever",
+        "lambdagram/broadcasts.py",
+        "                pipe.expire(key, KEEP)\n            await pipe.execute()",
+        "                pass\n            await pipe.execute()",
+        ("tests/lambdagram/test_broadcasts.py",),
+    ),
+    Mutant(
+        "the broadcast CLI takes 1_000 for a chat id",
+        "lambdagram/broadcast_cli.py",
+        "        if not CHAT_ID.fullmatch(text) or",
+        "        if not text.lstrip('-+').replace('_', '').isdigit() or",
         ("tests/lambdagram/test_broadcasts.py",),
     ),
     # timers (issue 17)
@@ -159,8 +235,8 @@ MUTANTS = [
     Mutant(
         "after-restore hook does nothing",
         "lambdagram/snapstart.py",
-        "register_after_restore(app.forget_clients)",
-        "register_after_restore(lambda: None)",
+        "    register_after_restore(lambda: restored(app))",
+        "    register_after_restore(lambda: None)",
         ("tests/lambdagram/test_snapstart.py",),
     ),
     Mutant(
@@ -361,15 +437,29 @@ def tree_files() -> list[str]:
 
 
 def copy_tree(files: list[str], into: Path) -> None:
+    """The files, as a clone would have them: a git repository with each of them tracked
+    (tests ask git which files the repository has)."""
     for name in files:
         target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes((ROOT / name).read_bytes())
         target.chmod((ROOT / name).stat().st_mode)
+    git = ["git", "-c", "user.name=mutants", "-c", "user.email=mutants@localhost"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "tree"]):
+        subprocess.run([*git, *args], cwd=into, check=True, capture_output=True)
 
 
-def run(mutant: Mutant, python: str, files: list[str]) -> tuple[bool, float]:
-    """Apply ``mutant`` to a copy of the tree and run the tests; (killed, seconds)."""
+def misplaced(mutants: list[Mutant]) -> list[str]:
+    """The mutants whose text is not in their file exactly once (re-point them)."""
+    return [
+        f"{m.name}: {m.old!r} is in {m.path} {(ROOT / m.path).read_text().count(m.old)} times"
+        for m in mutants
+        if (ROOT / m.path).read_text().count(m.old) != 1
+    ]
+
+
+def run(mutant: Mutant, python: str, files: list[str]) -> tuple[bool, float, str]:
+    """Apply ``mutant`` to a copy of the tree and run the tests; (killed, seconds, by what)."""
     with tempfile.TemporaryDirectory(prefix="lambdagram-mutant-") as tmp:
         copy = Path(tmp) / "tree"
         copy_tree(files, copy)
@@ -389,28 +479,47 @@ def run(mutant: Mutant, python: str, files: list[str]) -> tuple[bool, float]:
                 check=False,
             )
             if result.returncode == 1:  # tests failed: the break was noticed
-                return True, time.monotonic() - started
+                return True, time.monotonic() - started, _failed(result.stdout)
             if result.returncode != 0:  # not a verdict: the copy or the run is broken
                 tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
                 msg = f"{mutant.name}: pytest exited {result.returncode}, not a verdict:\n{tail}"
                 raise SystemExit(msg)
-        return False, time.monotonic() - started
+        return False, time.monotonic() - started, ""
+
+
+def _failed(output: str) -> str:
+    """The test that noticed (pytest's first ``FAILED`` or ``ERROR`` line)."""
+    for line in output.splitlines():
+        if line.startswith(("FAILED ", "ERROR ")):
+            return line.split(" ", 1)[1].split(" - ")[0]
+    return "?"
 
 
 def main(names: list[str]) -> int:
-    chosen = [m for m in MUTANTS if not names or m.name in names]
+    unknown = set(names) - {m.name for m in MUTANTS}
+    if unknown:
+        raise SystemExit(f"no mutant named {sorted(unknown)}")
+    chosen = [m for m in MUTANTS if m.control or not names or m.name in names]
+    if errors := misplaced(chosen):
+        print("\n".join(["error: re-point these mutants, then run again:", *errors]))
+        return 2
     python = sys.executable
     files = tree_files()
-    survived = []
+    wrong = []
     for mutant in chosen:
-        killed, seconds = run(mutant, python, files)
-        print(
-            f"{'killed  ' if killed else 'SURVIVED'} {mutant.name} ({seconds:.0f} s)", flush=True
-        )
-        if not killed:
-            survived.append(mutant.name)
-    print(f"{len(chosen) - len(survived)} of {len(chosen)} mutants killed")
-    return 1 if survived else 0
+        killed, seconds, by = run(mutant, python, files)
+        verdict = "killed  " if killed else "SURVIVED"
+        if mutant.control:
+            verdict = "KILLED: the runs are not to be trusted" if killed else "survived"
+        noticed = f", by {by}" if killed else ""
+        print(f"{verdict} {mutant.name} ({seconds:.0f} s{noticed})", flush=True)
+        if killed is mutant.control:
+            wrong.append(mutant.name)
+    breaks = [m for m in chosen if not m.control]
+    killed_breaks = len(breaks) - len([m for m in breaks if m.name in wrong])
+    print(f"{killed_breaks} of {len(breaks)} mutants killed; the control survived: "
+          f"{'no' if CONTROL in wrong else 'yes'}")  # fmt: skip
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":

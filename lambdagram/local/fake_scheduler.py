@@ -33,6 +33,7 @@ class FakeScheduler(LoopbackHTTPServer):
         self.schedules: dict[str, dict[str, Any]] = {}
         self._looked: dict[str, datetime.datetime] = {}  # a recurring one: fired up to then
         self._lock = threading.Lock()
+        self._failing: tuple[int, str, int | None] | None = None
         fake = self
 
         class Handler(JSONRequestHandler):
@@ -58,8 +59,25 @@ class FakeScheduler(LoopbackHTTPServer):
         """The endpoint for ``AWS_ENDPOINT_URL_SCHEDULER``."""
         return f"http://127.0.0.1:{self.port}"
 
+    def fail(self, status: int, kind: str, times: int | None = None) -> None:
+        """Answer the next ``times`` calls (every call: None) with Scheduler's error ``kind``
+        (``AccessDeniedException`` 403, ``ThrottlingException`` 429, ...)."""
+        with self._lock:
+            self._failing = (status, kind, times)
+
+    def mend(self) -> None:
+        """Answer as Scheduler does again (the permission granted, the throttling over)."""
+        with self._lock:
+            self._failing = None
+
     def answer(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Scheduler's answer to one call."""
+        with self._lock:
+            if self._failing is not None:
+                status, kind, times = self._failing
+                left = None if times is None else times - 1
+                self._failing = None if left == 0 else (status, kind, left)
+                return status, _error(kind, f"{kind} (the fake scheduler's planned failure)")
         parts = urlsplit(path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         segments = [unquote(s) for s in parts.path.strip("/").split("/")]

@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -45,6 +46,11 @@ class _Failure:
     content_type: str = "application/json"
     location: bool = False  # redirect to the same URL, for ever
     delay: float = 0.0
+    chats: frozenset[str] | None = None  # only calls to these chats (None: every call)
+    times: int | None = None  # only this many answers, then the method works again
+
+    def applies(self, params: dict[str, Any]) -> bool:
+        return self.chats is None or str(params.get("chat_id", "")) in self.chats
 
 
 @dataclass
@@ -155,13 +161,22 @@ class FakeTelegram(LoopbackHTTPServer):
             return list(self.state.updates)
 
     def fail(
-        self, method: str, error_code: int, description: str, *, retry_after: int | None = None
+        self,
+        method: str,
+        error_code: int,
+        description: str,
+        *,
+        retry_after: int | None = None,
+        chats: Iterable[int] | None = None,
+        times: int | None = None,
     ) -> None:
-        """Answer every later call of ``method`` with this Bot API error."""
+        """Answer every later call of ``method`` with this Bot API error (only the calls to
+        ``chats``, only ``times`` times, where given)."""
         body: dict[str, Any] = {"ok": False, "error_code": error_code, "description": description}
         if retry_after is not None:
             body["parameters"] = {"retry_after": retry_after}
-        self._plan(method, _Failure(error_code, json.dumps(body).encode()))
+        failure = _Failure(error_code, json.dumps(body).encode(), times=times)
+        self._plan(method, _only(failure, chats))
 
     def limit(
         self, per_second: int = 30, *, flood_chance: float = 0.0, retry_after: int = 1
@@ -185,11 +200,20 @@ class FakeTelegram(LoopbackHTTPServer):
             return self.state.limits.floods
 
     def fail_raw(
-        self, method: str, status: int, body: str, content_type: str = "text/html"
+        self,
+        method: str,
+        status: int,
+        body: str,
+        content_type: str = "text/html",
+        *,
+        chats: Iterable[int] | None = None,
+        times: int | None = None,
     ) -> None:
         """Answer ``method`` with a body that is not the Bot API's (a proxy's error page); with
-        status 200 the call is carried out first (accepted, but answered unreadably)."""
-        self._plan(method, _Failure(status, body.encode(), content_type))
+        status 200 the call is carried out first (accepted, but answered unreadably). Only the
+        calls to ``chats``, only ``times`` times, where given."""
+        failure = _Failure(status, body.encode(), content_type, times=times)
+        self._plan(method, _only(failure, chats))
 
     def redirect_loop(self, method: str) -> None:
         """Answer ``method`` with a redirect to itself, so the client gives up."""
@@ -202,6 +226,12 @@ class FakeTelegram(LoopbackHTTPServer):
     def _plan(self, method: str, failure: _Failure) -> None:
         with self.state.lock:
             self.state.failures[method.lower()] = failure
+
+
+def _only(failure: _Failure, chats: Iterable[int] | None) -> _Failure:
+    if chats is not None:
+        failure.chats = frozenset(str(chat) for chat in chats)
+    return failure
 
 
 class _Handler(JSONRequestHandler):
@@ -228,6 +258,12 @@ class _Handler(JSONRequestHandler):
             return
         with self.state.lock:
             failure = self.state.failures.get(method.lower())
+            if failure is not None and not failure.applies(params):
+                failure = None
+            if failure is not None and failure.times is not None:
+                failure.times -= 1
+                if failure.times <= 0:
+                    del self.state.failures[method.lower()]
         if method.lower() == "getupdates" and failure is None:
             self._get_updates(token, params)
             return

@@ -220,11 +220,12 @@ def test_long_work_pages_on_dead_letters_a_backlog_and_worker_errors(
     } <= names
 
 
-def serverless_print(*params: str) -> dict[str, Any]:
+def serverless_print(*params: str, **extra_env: str) -> dict[str, Any]:
     """The stage's configuration as the framework resolves it with ``params`` (no packaging)."""
     node = os.environ.get("LAMBDAGRAM_NODE_DIR") or str(ROOT / ".tools" / "node")
     env = {
         **os.environ,
+        **extra_env,
         "PATH": f"{node}/bin:{os.environ.get('PATH', '')}",
         "AWS_ACCESS_KEY_ID": "offline",
         "AWS_SECRET_ACCESS_KEY": "offline",
@@ -232,9 +233,50 @@ def serverless_print(*params: str) -> dict[str, Any]:
     }
     command = [str(ROOT / "node_modules" / ".bin" / "serverless"), "print", "--stage", "dev",
                "--format", "json", *(f"--param={p}" for p in params)]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ServerlessError(done.stdout + done.stderr)
     printed: dict[str, Any] = json.loads(done.stdout)
     return printed
+
+
+class ServerlessError(Exception):
+    """The framework refused the configuration; the message is what it printed."""
+
+
+def test_plain_serverless_deploy_asks_the_bot_what_it_needs(dev_package: Path) -> None:
+    """`serverless deploy` with no --param, as the framework's docs teach: the example bot has a
+    long handler, broadcasts and timers, so the queue, the worker and Scheduler come with it."""
+    config = serverless_print()
+    found = config["resources"]["Resources"]
+
+    assert config["provider"]["environment"]["LONG_WORK_QUEUE_URL"] == {"Ref": "LongWorkQueue"}
+    assert "worker" in config["functions"]
+    assert {"TimersGroup", "TimersRole", "TimersPolicy"} <= set(found)
+    assert config["provider"]["environment"]["TIMERS_GROUP"] == "lambdagram-dev"
+
+
+def test_a_bot_that_cannot_be_asked_stops_the_deploy_with_the_fix(dev_package: Path) -> None:
+    try:
+        serverless_print(PYTHON_BIN="/nonexistent/python")
+    except ServerlessError as error:
+        said = str(error)
+    else:
+        raise AssertionError("the framework deployed without knowing what the bot needs")
+
+    assert "cannot ask the bot whether it needs" in said
+    assert "Run `make setup` first" in said
+    assert 'serverless deploy --param="' in said
+    assert serverless_print("longWork=off", "timers=off", PYTHON_BIN="/nonexistent/python")
+
+
+def test_a_long_handler_on_the_worker_may_set_timers(dev_package: Path) -> None:
+    found = serverless_print("timers=on", "longWork=on")["resources"]["Resources"]
+
+    roles = found["TimersPolicy"]["Properties"]["Roles"]
+
+    assert {"Ref": "LongWorkWorkerRole"} in roles
+    assert {"Ref": "IamRoleLambdaExecution"} in roles
 
 
 def test_timers_are_a_schedule_group_and_roles_that_may_do_only_that(

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import collections
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,10 +27,11 @@ from lambdagram.broadcasts import SENDERS, sender
 from lambdagram.local.events import LambdaContext, lambda_event, message_update
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
+from lambdagram.local.redis_server import RedisServer
 from lambdagram.testing import BotUnderTest
 from lambdagram.timers import Target, job_event
 
-from tests.conftest import SECRET, close_handler, handler_client, import_handler
+from tests.conftest import SECRET, TOKEN, close_handler, handler_client, import_handler
 from tests.support.sqs import CREDENTIALS, REGION, FifoQueue, MotoServer, sqs_client
 from tests.support.webhook import WebhookClient
 
@@ -100,6 +104,12 @@ def received(telegram: FakeTelegram, text: str) -> collections.Counter[int]:
         for call in telegram.calls_to("sendMessage")
         if call.result is not None and call.params.get("text") == text
     )
+
+
+def marks_of(redis_client: redis.Redis) -> dict[str, str]:
+    """The one broadcast's recipient marks: chat id to ``i:<run>`` or its outcome."""
+    [key] = redis_client.scan_iter("lg:*:marks")
+    return {str(chat): str(mark) for chat, mark in redis_client.hgetall(key).items()}
 
 
 def started_id(reply_texts: list[str]) -> str:
@@ -269,8 +279,8 @@ def test_a_worker_killed_midway_leaves_nobody_messaged_twice_and_says_who_is_unc
 
     got = received(telegram, "Survive")
     assert set(got.values()) == {1}  # nobody twice
-    marks = redis_client.hgetall(next(iter(redis_client.scan_iter("lg:*:marks"))))
-    unconfirmed = {int(chat) for chat, mark in marks.items() if mark == "i"}
+    marks = marks_of(redis_client)
+    unconfirmed = {int(chat) for chat, mark in marks.items() if mark.startswith("i:")}
     assert len(unconfirmed) <= 8  # at most the sends in flight when it died
     assert set(range(10001, 10101)) - set(got) <= unconfirmed  # a miss is always reported
 
@@ -468,3 +478,311 @@ def test_the_owner_may_resend_to_the_unconfirmed_once_the_broadcast_ended(
 def test_each_method_a_broadcast_sends_is_named_as_the_bot_api_names_it() -> None:
     assert len(SENDERS) == 14
     assert all(sender(name).__api_method__ == name for name in SENDERS)
+
+
+# ---- Under faults: what a stall, a bad answer or an owner's resend must not break ----------
+
+
+def status_of(bot: WebhookClient, broadcast: str) -> str:
+    ask = {"lambdagram": {"broadcast": {"action": "status", "id": broadcast}}}
+    return str(bot.handler(ask, LambdaContext())["lines"][0])
+
+
+def ask(bot: WebhookClient, action: str, broadcast: str) -> dict[str, Any]:
+    event = {"lambdagram": {"broadcast": {"action": action, "id": broadcast}}}
+    return bot.handler(event, LambdaContext())
+
+
+def test_resending_the_unconfirmed_of_a_cancelled_broadcast_spares_those_the_cancel_spared(
+    bot: WebhookClient,
+    cast_env: dict[str, str],
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+) -> None:
+    env = {**cast_env, "LAMBDAGRAM_APP": f"{BOT}:app", "BROADCAST_RATE": "50"}
+    broadcast = started_id(bot.say("/announce 17001-17200 Spared?", chat_id=ADMIN).texts)
+    worker = LambdaProcess(env, quiet=True)
+    worker.start(queue.receive(10))
+    deadline = time.monotonic() + 60
+    while len(received(telegram, "Spared?")) < 30 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.kill()  # mid-round: its sends in flight are unconfirmed
+    worker.close()
+    assert "cancelled" in ask(bot, "cancel", broadcast)["lines"][0]
+    work_until_empty(bot, queue)  # the killed round comes back and finds it cancelled
+    before = set(received(telegram, "Spared?"))
+    marks = marks_of(redis_client)
+    unsure = {int(chat) for chat, mark in marks.items() if mark.startswith("i:")}
+    assert len(before) < 200
+
+    answer = ask(bot, "resend-unconfirmed", broadcast)
+    work_until_empty(bot, queue)
+
+    assert answer["lines"][0] == f"{len(unsure)} unconfirmed recipient(s) to be sent again"
+    after = received(telegram, "Spared?")
+    assert set(after) == before | unsure  # those the cancel spared got nothing
+    assert all(after[chat] == 1 for chat in set(after) - unsure)
+    assert status_of(bot, broadcast).startswith(f"{broadcast} cancelled:")
+    assert f"{200 - len(marks)} left of 200" in status_of(bot, broadcast)
+
+
+@pytest.fixture
+def stalling_bot(
+    cast_env: dict[str, str],
+    durable_redis: RedisServer,
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[WebhookClient]:
+    """The announcer on a Redis of its own that the test may freeze (``REDIS_TIMEOUT`` 0.5 s)."""
+    env = {**cast_env, "REDIS_URL": durable_redis.url, "REDIS_TIMEOUT": "0.5"}
+    yield from handler_client(env, telegram, monkeypatch, BOT)
+
+
+def test_redis_stalls_during_a_broadcast_lose_nobody_and_count_each_send_once(
+    stalling_bot: WebhookClient,
+    durable_redis: RedisServer,
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+) -> None:
+    """A stall longer than ``REDIS_TIMEOUT`` and shorter than its retry: Redis runs a marking
+    or counting command after the client gave up on it, and again for the client's retry."""
+    bot = stalling_bot
+    broadcast = started_id(bot.say("/announce 18001-18150 Stalled", chat_id=ADMIN).texts)
+    assert durable_redis.process is not None
+    pid = durable_redis.process.pid
+
+    def stalls() -> None:
+        for _ in range(4):
+            time.sleep(0.4)
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.75)
+            os.kill(pid, signal.SIGCONT)
+
+    freezer = threading.Thread(target=stalls)
+    freezer.start()
+    try:
+        work_until_empty(bot, queue)
+    finally:
+        freezer.join()
+        os.kill(pid, signal.SIGCONT)
+
+    got = received(telegram, "Stalled")
+    assert sorted(got) == list(range(18001, 18151))
+    assert set(got.values()) == {1}
+    assert "done: 150 sent, 0 failed, 0 skipped, 0 unconfirmed, 0 left" in status_of(
+        bot, broadcast
+    )
+
+
+@pytest.mark.parametrize(
+    ("times", "raw", "outcome"),
+    [
+        (2, True, "sent:"),
+        (None, True, "failed:not the Bot API's answer"),
+        (None, False, "failed:5xx Internal Server Error"),
+    ],
+    ids=["proxy-page-twice", "proxy-page-always", "5xx-always"],
+)
+def test_a_5xx_or_a_proxys_page_is_retried_then_failed_and_the_round_goes_on(
+    bot: WebhookClient,
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    times: int | None,
+    raw: bool,
+    outcome: str,
+) -> None:
+    """Nothing reached Telegram: tried three times more, then failed; nobody else is held
+    up or left unsure."""
+    monkeypatch.setattr("lambdagram.broadcasts.SERVER_RETRIES", (0.05, 0.05, 0.05))
+    broadcast = started_id(bot.say("/announce 19001-19040 Whatever", chat_id=ADMIN).texts)
+    if raw:
+        telegram.fail_raw(
+            "sendMessage", 502, "<html>Bad Gateway</html>", chats=[19003], times=times
+        )
+    else:
+        telegram.fail("sendMessage", 500, "Internal Server Error", chats=[19003], times=times)
+
+    work_until_empty(bot, queue)
+
+    got = received(telegram, "Whatever")
+    assert set(got.values()) == {1}
+    sent = outcome == "sent:"
+    assert set(range(19001, 19041)) - set(got) == (set() if sent else {19003})
+    counts = "40 sent, 0 failed" if sent else "39 sent, 1 failed"
+    assert f"done: {counts}, 0 skipped, 0 unconfirmed, 0 left" in status_of(bot, broadcast)
+    marks = marks_of(redis_client)
+    assert marks["19003"].startswith(outcome)
+
+
+@pytest.mark.parametrize(
+    ("status", "description", "reason"),
+    [
+        (413, "Request Entity Too Large", "failed:413"),
+        (409, "Conflict: terminated by other request", "failed:409"),
+        (400, "Bad Request: message is too long", "failed:400 Bad Request: message is too long"),
+    ],
+)
+def test_a_refusal_fails_its_recipient_alone(
+    bot: WebhookClient,
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    status: int,
+    description: str,
+    reason: str,
+) -> None:
+    broadcast = started_id(bot.say("/announce 20001-20020 Refused", chat_id=ADMIN).texts)
+    telegram.fail("sendMessage", status, description, chats=[20007])
+
+    work_until_empty(bot, queue)
+
+    assert set(range(20001, 20021)) - set(received(telegram, "Refused")) == {20007}
+    assert "done: 19 sent, 1 failed, 0 skipped, 0 unconfirmed" in status_of(bot, broadcast)
+    marks = marks_of(redis_client)
+    assert marks["20007"].startswith(reason)
+
+
+def test_a_failure_reason_keeps_no_secret(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    """A proxy that echoes the request's URL puts the bot's token in Telegram's reason."""
+    bot.say("/announce 21001-21003 Echo", chat_id=ADMIN)
+    telegram.fail("sendMessage", 400, f"Bad Request: no route /bot{TOKEN}/sendMessage")
+
+    work_until_empty(bot, queue)
+
+    marks = marks_of(redis_client)
+    assert all(mark.startswith("failed:400") for mark in marks.values())
+    assert not any(TOKEN.partition(":")[2] in mark for mark in marks.values())
+
+
+def test_a_refused_token_halts_the_round_and_it_comes_back_with_nobody_lost(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    """A 401 (the token revoked, then restored) or a 404 (a wrong API URL) refuses every send:
+    the round stops, the recipients it had started are unmarked, and it comes back later."""
+    broadcast = started_id(bot.say("/announce 22001-22030 Back", chat_id=ADMIN).texts)
+    telegram.fail("sendMessage", 401, "Unauthorized", times=3)
+
+    invocations = work_until_empty(bot, queue)
+
+    assert invocations >= 2
+    got = received(telegram, "Back")
+    assert sorted(got) == list(range(22001, 22031))
+    assert set(got.values()) == {1}
+    assert "done: 30 sent, 0 failed, 0 skipped, 0 unconfirmed, 0 left" in status_of(bot, broadcast)
+
+
+def test_a_retry_after_longer_than_the_worker_has_left_gives_the_round_back(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lambdagram.broadcasts.RESERVE", 0.5)
+    broadcast = started_id(bot.say("/announce 23001-23010 Later", chat_id=ADMIN).texts)
+    telegram.fail("sendMessage", 429, "Too Many Requests: retry after 3", retry_after=3, times=1)
+    first = queue.receive(10)
+
+    answer = bot.handler(first, LambdaContext(timeout_ms=3_000))  # 3 s cannot wait 3 s out
+    queue.settle(first, answer)
+    work_until_empty(bot, queue)
+
+    assert [f["itemIdentifier"] for f in answer["batchItemFailures"]] == [
+        first["Records"][0]["messageId"]
+    ]
+    got = received(telegram, "Later")
+    assert sorted(got) == list(range(23001, 23011))
+    assert set(got.values()) == {1}
+    assert "done: 10 sent, 0 failed, 0 skipped, 0 unconfirmed" in status_of(bot, broadcast)
+
+
+def test_a_chat_that_blocked_the_bot_is_tried_again_after_a_month(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    telegram.block(24002)
+    bot.say("/announce 24001-24003 First", chat_id=ADMIN)
+    work_until_empty(bot, queue)
+    telegram.clear()  # the user unblocked the bot
+    [remembered] = redis_client.scan_iter("lg:*:unreachable-at")
+    redis_client.zadd(remembered, {"24002": time.time() - 31 * 24 * 3600})  # a month passes
+
+    bot.say("/announce 24001-24003 Second", chat_id=ADMIN)
+    work_until_empty(bot, queue)
+
+    assert sorted(received(telegram, "Second")) == [24001, 24002, 24003]
+
+
+def test_every_key_a_broadcast_writes_expires(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    telegram.block(25002)
+    broadcast = started_id(bot.say("/announce 25001-25005 Kept", chat_id=ADMIN).texts)
+    work_until_empty(bot, queue)
+    telegram.clear()
+    ask(bot, "resend-unconfirmed", broadcast)
+
+    keys = [k for k in redis_client.scan_iter("lg:*") if "send-rate" not in k]
+    assert len(keys) >= 5  # meta, to, marks, the index, the unreachable
+    assert all(0 < redis_client.ttl(key) <= 31 * 24 * 3600 for key in keys), {
+        key: redis_client.ttl(key) for key in keys
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [("1_000", "'1_000'"), ("+5", "'+5'"), ("\u0665", "'\u0665'"), ("1" * 31, "'111")],
+    ids=["underscore", "plus", "arabic-indic", "too-large"],
+)
+def test_the_cli_takes_only_what_telegram_writes_as_a_chat_id(
+    cast_env: dict[str, str], tmp_path: Path, line: str, shown: str
+) -> None:
+    recipients = tmp_path / "subscribers.txt"
+    recipients.write_text(f"11001\n{line}\n", encoding="utf-8")
+
+    result = cli_broadcast(cast_env, "start", "--to", str(recipients), "--text", "Hi")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {recipients}:2: {shown}")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_cli_says_what_is_wrong_with_a_file_that_is_not_text(
+    cast_env: dict[str, str], tmp_path: Path
+) -> None:
+    recipients = tmp_path / "subscribers.txt"
+    recipients.write_bytes(b"11001\n\xff\xfe\n")
+
+    result = cli_broadcast(cast_env, "start", "--to", str(recipients), "--text", "Hi")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {recipients}: not UTF-8 text")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_cli_says_redis_cannot_be_reached_without_a_traceback_or_its_password(
+    cast_env: dict[str, str],
+) -> None:
+    env = {
+        **cast_env,
+        "REDIS_URL": "redis://:hunter2-password@127.0.0.1:1/0",
+        "REDIS_TIMEOUT": "1",
+    }
+
+    result = cli_broadcast(env, "status")
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Redis: ")
+    assert "Traceback" not in result.stderr
+    assert "hunter2-password" not in result.stderr
+
+
+def cli_broadcast(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lambdagram", "broadcast", *args],
+        env={**env, "LAMBDAGRAM_APP": f"{BOT}:app", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.session import Session
 
 from lambdagram.local.events import LambdaContext, message_update
+from lambdagram.local.fake_scheduler import FakeScheduler, environment
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.testing import BotUnderTest
 from lambdagram.timers import SCHEDULED_TIME
@@ -228,3 +229,71 @@ def test_the_testing_kit_keeps_the_real_clock_running_under_the_time_it_lets_pas
 
     [sent] = telegram_bot.pass_time(minutes=10)[chat.chat_id]  # fired twice, run once
     assert sent.startswith("Time's up!")
+
+
+# ---- When Scheduler says no: the step is given back, never dropped ------------------------
+
+
+@pytest.fixture
+def failing_scheduler() -> Iterator[FakeScheduler]:
+    with FakeScheduler() as fake:
+        yield fake
+
+
+@pytest.fixture
+def bot_on_the_stand_in(
+    bot_env: dict[str, str],
+    failing_scheduler: FakeScheduler,
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> Iterator[WebhookClient]:
+    env = {**bot_env, **CREDENTIALS, "AWS_REGION": REGION, **environment(failing_scheduler)}
+    yield from handler_client(env, telegram, monkeypatch, BOT)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (403, "AccessDeniedException"),  # the role lacks scheduler:CreateSchedule
+        (429, "ThrottlingException"),
+        (500, "InternalServerException"),
+    ],
+)
+def test_a_timer_scheduler_refuses_gives_the_update_back_and_its_retry_sets_it(
+    bot_on_the_stand_in: WebhookClient,
+    failing_scheduler: FakeScheduler,
+    telegram: FakeTelegram,
+    status: int,
+    kind: str,
+) -> None:
+    bot = bot_on_the_stand_in
+    update = message_update("/remind 600")
+    failing_scheduler.fail(status, kind)
+
+    refused = bot.post(update)
+    failing_scheduler.mend()  # the permission granted, the throttling over
+    retried = bot.post(update)  # Telegram's retry of the same update
+
+    assert refused.status == 503
+    assert refused.body["error"] == "service_unavailable"
+    assert kind in refused.body["description"]
+    assert telegram.calls_to("sendMessage") == []  # its reply was not sent either
+    assert retried.status == 200
+    assert retried.text.startswith("reminder c1001-u")
+    assert len(failing_scheduler.schedules) == 1
+
+
+def test_an_unreachable_scheduler_gives_the_update_back(
+    bot_env: dict[str, str],
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> None:
+    with FakeScheduler() as closed:
+        env = {**bot_env, **CREDENTIALS, "AWS_REGION": REGION, **environment(closed)}
+    for bot in handler_client(env, telegram, monkeypatch, BOT):
+        refused = bot.say("/remind 600")
+
+        assert refused.status == 503
+        assert refused.body["error"] == "service_unavailable"
