@@ -1,7 +1,8 @@
 """lambdagram: run an aiogram 3 bot on AWS Lambda with its FSM state in Redis.
 
-The public API is `Lambdagram` (hand it the bot, get the Lambda handler) and
-`BotSetupError`; everything else is the engine's own. Both are imported on first use, so
+The public API is `Lambdagram` (hand it the bot, get the Lambda handler), `BotSetupError`
+and `UpdateGivenUp` (what the bot's error handlers get for an update the engine gave up on);
+everything else is the engine's own. Each is imported on first use, so
 ``import lambdagram`` itself stays cheap and imports no aiogram.
 """
 
@@ -13,6 +14,7 @@ from lambdagram import lazy_types
 
 if TYPE_CHECKING:
     from lambdagram.blueprint import BotSetupError
+    from lambdagram.failures import UpdateGivenUp
     from lambdagram.function import Lambdagram
 
 # Before anything imports aiogram: its ~600 pydantic models are built on first use instead of
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 # bot, whose modules import aiogram.
 lazy_types.install()
 
-__all__ = ["BotSetupError", "Lambdagram", "__version__"]
+__all__ = ["BotSetupError", "Lambdagram", "UpdateGivenUp", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -36,6 +38,10 @@ def __getattr__(name: str) -> Any:
         from lambdagram.function import Lambdagram
 
         return Lambdagram
+    if name == "UpdateGivenUp":
+        from lambdagram.failures import UpdateGivenUp
+
+        return UpdateGivenUp
     if name == "BotSetupError":
         from lambdagram.blueprint import BotSetupError
 

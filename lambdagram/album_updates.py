@@ -6,6 +6,7 @@ the closer). See `lambdagram.albums` for the protocol.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from typing import Any
 
@@ -72,12 +73,15 @@ async def close_album(
     max_wait: float,
     reply_in_webhook: bool = False,
     wait: bool = True,
+    from_queue: bool = False,
 ) -> dict[str, Any]:
     """Wait for an album's last part, then run the handlers once on the whole of it.
 
     A closer that fails is retried by Lambda (one run in a part's own webhook, by Telegram);
     on its last attempt (`albums.CLOSER_ATTEMPTS`) the album is dead-lettered, part by part,
-    instead of being lost.
+    instead of being lost. A closer whose chat has long work queued or running puts the album
+    on the queue behind it (`album_message`), and the worker closes it in the chat's order
+    (``from_queue``, without waiting again).
     """
     bot = runtime.bot
     await prepare(runtime)  # a closer may be its process's first invocation
@@ -105,11 +109,25 @@ async def close_album(
         cleanup=[Write(key, None, None) for key in albums.keys(slot, group)],
     )
     try:
-        return await dispatch(runtime, updates[0], max_wait, reply_in_webhook, album)
+        return await dispatch(
+            runtime,
+            updates[0],
+            max_wait,
+            reply_in_webhook,
+            album,
+            from_queue=from_queue,
+            queued_as=album_message(raw),
+        )
     except WebhookError as error:
         if attempt < albums.CLOSER_ATTEMPTS:
             raise
         return await _album_given_up(runtime, slot, group, attempt, error)
+
+
+def album_message(raw: dict[str, Any]) -> str:
+    """The long-work queue's message for an album's closing (its first part, as the closer's
+    internal event carries it)."""
+    return json.dumps({"album": raw}, separators=(",", ":"), ensure_ascii=False)
 
 
 async def _album_given_up(

@@ -178,6 +178,16 @@ return 1
 """
 
 
+_OUT_OF_TIME = """
+local runs = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+if runs >= tonumber(ARGV[2]) then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1]) end
+return runs
+"""
+"""Count a run cut off by the deadline; at the limit, the attempts stand at the maximum, so
+the update's next claim gives it up (``poison``) whatever its other attempts were."""
+
+
 class Duplicate(Exception):
     """The update was processed already."""
 
@@ -225,6 +235,7 @@ class Scripts:
     leave: AsyncScript
     join_queue: AsyncScript
     dequeue: AsyncScript
+    out_of_time: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
@@ -236,6 +247,7 @@ class Scripts:
             leave=redis.register_script(_LEAVE),
             join_queue=redis.register_script(_JOIN_QUEUE),
             dequeue=redis.register_script(_DEQUEUE),
+            out_of_time=redis.register_script(_OUT_OF_TIME),
         )
 
 
@@ -277,6 +289,22 @@ class Claim:
     @property
     def attempts_key(self) -> str:
         return f"{PREFIX}:{self.slot}:attempts:{self.update_id}"
+
+    @property
+    def out_of_time_key(self) -> str:
+        return f"{PREFIX}:{self.slot}:out-of-time:{self.update_id}"
+
+    async def ran_out_of_time(self, limit: int) -> int:
+        """Count a run of this update that the deadline cut off; how many so far. From the
+        ``limit``-th on, its next claim gives it up (`Poisoned`): a handler slower than the
+        function's time is not run again and again to ``max_attempts``."""
+        keys = [self.out_of_time_key, self.attempts_key]
+        args = [DONE_TTL, limit, self.max_attempts]
+        return int(await self.scripts.out_of_time(keys=keys, args=args))
+
+    async def runs_out_of_time(self, redis: Redis) -> int:
+        """How many runs of this update the deadline cut off (read when it is given up)."""
+        return int(await redis.get(self.out_of_time_key) or 0)
 
     @property
     def _locking(self) -> str:

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import hashlib
 import json
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +74,10 @@ RETRYABLE_BOT_API_ERRORS = (
 """Telegram did not definitively refuse: a retry later can succeed, so the update is given
 back (503) instead of being marked done. Any other Telegram error is a refusal (4xx)."""
 
+OUT_OF_TIME_RUNS = 2
+"""Runs of one update the deadline may cut off before it is given up (a dead letter, the bot
+told): each is a whole function's time, and a handler that needs more will not get it."""
+
 
 async def prepare(runtime: Runtime) -> None:
     """Before any update of this process: the bot's startup hooks (once), the eviction check."""
@@ -86,16 +94,31 @@ async def dispatch(
     *,
     raw: dict[str, Any] | None = None,
     from_queue: bool = False,
+    queued_as: str | None = None,
 ) -> dict[str, Any]:
     """One update (or album) through claim, handlers and commit. ``raw``: the update as
-    Telegram sent it (what goes on the long-work queue); ``from_queue``: the worker runs it."""
+    Telegram sent it (its long-work queue message); ``queued_as``: the queue message of work
+    that is not one update (an album's closing); ``from_queue``: the worker runs it."""
     storage = BufferedStorage(create_storage(runtime.redis, runtime.settings))
     dispatcher = runtime.blueprint.dispatcher(storage)
-    deferring = runtime.queue is not None and runtime.blueprint.long_handlers and raw and not album
+    message: Callable[[], str] | None = None  # its queue message, made only if it is queued
+    if queued_as is not None:
+        message = functools.partial(str, queued_as)
+    elif raw is not None and album is None:
+        message = functools.partial(_queued_update, raw)
+    deferring = runtime.queue is not None and runtime.blueprint.long_handlers and message
     mode = "work" if from_queue else "web" if deferring else ""
     try:
         return await _process(
-            runtime, update, dispatcher, storage, max_wait, reply_in_webhook, album, raw, mode
+            runtime,
+            update,
+            dispatcher,
+            storage,
+            max_wait,
+            reply_in_webhook,
+            album,
+            message,
+            mode,
         )
     finally:
         discard(dispatcher)
@@ -109,7 +132,7 @@ async def _process(
     max_wait: float,
     reply_in_webhook: bool,
     album: Album | None,
-    raw: dict[str, Any] | None,
+    message: Callable[[], str] | None,
     mode: str,
 ) -> dict[str, Any]:
     bot = runtime.bot
@@ -136,20 +159,14 @@ async def _process(
         logger.info("duplicate update: already on the long-work queue, nothing done")
         return {"ok": True, "duplicate": True}
     except JoinQueue:  # the chat's queued updates go first: this one goes behind them
-        assert raw is not None
-        return await _enqueue(runtime, claim, raw, locked=False)
+        assert message is not None
+        return await enqueue(runtime, claim, message(), locked=False)
     except Duplicate:
         count(Metric.DUPLICATES)
         logger.info("duplicate update: already processed, nothing done")
         return {"ok": True, "duplicate": True}
     except Poisoned as poisoned:
-        reason = (
-            f"given back {poisoned.attempts} times without completing (handler timeouts, "
-            "lost locks, Redis or Bot API failures): given up"
-        )
-        return await dead_letter(
-            runtime, update.model_dump(mode="json", exclude_none=True), reason
-        )
+        return await _given_up(runtime, dispatcher, update, claim, poisoned)
     except InFlight:
         count(Metric.IN_FLIGHT)
         raise UpdateInFlight(
@@ -191,13 +208,8 @@ async def _process(
     except RedisError as error:
         await claim.abandon()
         raise unavailable(error) from None
-    except TimeoutError:  # the budget's deadline: answer before Lambda stops the function
-        await claim.abandon()
-        count(Metric.HANDLER_TIMEOUTS)
-        raise OutOfTime(
-            "the handlers did not finish before the function's timeout; nothing was saved; "
-            "retry later"
-        ) from None
+    except TimeoutError as error:  # the budget's deadline: answer before Lambda stops it
+        raise await out_of_time(claim, error, " on the worker" if mode == "work" else "") from None
     except RETRYABLE_BOT_API_ERRORS as error:
         # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
         # so give the update back (its FSM changes dropped) instead of losing it.
@@ -208,8 +220,8 @@ async def _process(
         return await handler_failed(runtime, claim, cleanup, "handler failed")
 
     if run is not None and run.deferred:  # a long handler: the worker runs the update
-        assert raw is not None
-        return await _enqueue(runtime, claim, raw, locked=True)
+        assert message is not None
+        return await enqueue(runtime, claim, message(), locked=True)
     # The answer is made before the commit: once the update is marked done, nothing may fail.
     reply: dict[str, Any] | None = None
     if isinstance(result, TelegramMethod):
@@ -227,24 +239,25 @@ async def _process(
     return reply or {}
 
 
-async def _enqueue(
-    runtime: Runtime, claim: Claim, raw: dict[str, Any], *, locked: bool
-) -> dict[str, Any]:
-    """Put the update on the long-work queue, in its chat's message group, then mark it
-    queued (in that order: a mark without a message would lose the update). ``locked``: the
-    claim holds the chat's lock (its handler was flagged long), else the chat already had
-    queued updates and this one joins them without the lock."""
-    assert runtime.queue is not None
+def _queued_update(raw: dict[str, Any]) -> str:
     from lambdagram import long_work
+
+    return long_work.message_body(raw)
+
+
+async def enqueue(runtime: Runtime, claim: Claim, message: str, *, locked: bool) -> dict[str, Any]:
+    """Put the claimed work (an update, a timer's job: ``message``) on the long-work queue,
+    in its chat's message group, then mark it queued (in that order: a mark without a message
+    would lose it). ``locked``: the claim holds the chat's lock (its handler was flagged
+    long), else the chat already had queued work and this joins it without the lock."""
+    assert runtime.queue is not None
     from lambdagram.sqs import QueueError
 
     chat = claim.fsm_keys is not None
     group = claim.slot if chat else f"{claim.slot}:{claim.update_id}"  # no chat: no order
     try:
         async with span("sqs.send"):
-            await runtime.queue.send(
-                long_work.message_body(raw), group, f"{runtime.bot.id}-{claim.update_id}"
-            )
+            await runtime.queue.send(message, group, _dedupe_id(runtime.bot.id, claim.update_id))
     except QueueError as error:
         if locked:
             await claim.abandon()
@@ -259,6 +272,13 @@ async def _enqueue(
             raise unavailable(error) from None
     count(Metric.QUEUED)
     return {"ok": True, "queued": True}
+
+
+def _dedupe_id(bot_id: int, claim_id: int | str) -> str:
+    """The queue's deduplication id of a claimed update or job (at most SQS's 128 characters:
+    a long job id is hashed)."""
+    plain = f"{bot_id}-{claim_id}"
+    return plain if len(plain) <= 128 else f"{bot_id}-{hashlib.sha256(plain.encode()).hexdigest()}"
 
 
 def _timers(runtime: Runtime) -> contextlib.AbstractContextManager[Any]:
@@ -433,7 +453,98 @@ async def commit(
             await pipe.execute()
 
 
+async def out_of_time(claim: Claim, error: TimeoutError, where: str, fix: str = "") -> OutOfTime:
+    """The update's handlers ran into the deadline: given back, its run counted (from the
+    `OUT_OF_TIME_RUNS`-th on, its next delivery makes it a dead letter); the error to raise,
+    naming the handler that was running and the fix."""
+    count(Metric.HANDLER_TIMEOUTS)
+    runs = 0
+    with contextlib.suppress(RedisError):
+        runs = await claim.ran_out_of_time(OUT_OF_TIME_RUNS)
+    await claim.abandon()
+    handler = running_handler(error)
+    fix = fix or (
+        "make it shorter or raise workerTimeout"
+        if where
+        else "flag it long (flags={'long': True}) to run it on the worker"
+    )
+    last = (
+        " (its last: the next delivery makes it a dead letter)" if runs >= OUT_OF_TIME_RUNS else ""
+    )
+    return OutOfTime(
+        f"{handler or 'the handlers'} did not finish before the function's timeout{where}, "
+        f"run {runs} of {OUT_OF_TIME_RUNS}{last}; nothing was saved; {fix}"
+    )
+
+
+def running_handler(error: BaseException) -> str | None:
+    """The bot's function that was running when ``error`` (the deadline's timeout) cut it off:
+    the innermost frame of the cancelled task that is neither aiogram's, asyncio's nor ours."""
+    cancelled = error.__context__
+    frames = traceback.walk_tb(cancelled.__traceback__) if cancelled is not None else ()
+    found = None
+    for frame, _ in frames:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.split(".")[0] not in _ENGINE_PARTS:
+            found = f"{module}.{frame.f_code.co_qualname}"
+    return found
+
+
+_ENGINE_PARTS = {"aiogram", "lambdagram", "asyncio", "contextlib", "aiohttp", "redis"}
+
+
+async def _given_up(
+    runtime: Runtime, dispatcher: Dispatcher, update: Update, claim: Claim, poisoned: Poisoned
+) -> dict[str, Any]:
+    """An update given back too often (or cut off by the deadline `OUT_OF_TIME_RUNS` times):
+    kept as a dead letter, and the bot's error handlers told (`UpdateGivenUp`), once."""
+    cut_off = 0
+    with contextlib.suppress(RedisError):
+        cut_off = await claim.runs_out_of_time(runtime.redis)
+    if cut_off >= OUT_OF_TIME_RUNS:
+        reason = (
+            f"ran out of the function's time {cut_off} times: given up (flag the handler long, "
+            "make it shorter, or raise the timeout)"
+        )
+    else:
+        reason = (
+            f"given back {poisoned.attempts} times without completing (handler timeouts, "
+            "lost locks, Redis or Bot API failures): given up"
+        )
+    raw = update.model_dump(mode="json", exclude_none=True)
+    if await keep_dead_letter(runtime, raw, reason):
+        await _tell_the_bot(runtime, dispatcher, update, reason)
+    return {"ok": True, "dead_letter": True}
+
+
+async def _tell_the_bot(
+    runtime: Runtime, dispatcher: Dispatcher, update: Update, reason: str
+) -> None:
+    """Hand ``UpdateGivenUp`` to the bot's error handlers (``@router.errors()``), as aiogram
+    hands them a handler's exception, so the bot can tell the user; its failure is logged."""
+    from aiogram.types.error_event import ErrorEvent
+
+    from lambdagram.failures import UpdateGivenUp
+
+    left = budget.left()
+    event = ErrorEvent(update=update, exception=UpdateGivenUp(reason))
+    try:
+        async with asyncio.timeout(left):
+            await dispatcher.propagate_event(
+                "error", event, bot=runtime.bot, event_update=update, **dispatcher.workflow_data
+            )
+    except Exception:
+        logger.exception("the bot's error handler failed on a given-up update")
+
+
 async def dead_letter(runtime: Runtime, raw: dict[str, Any], error: str) -> dict[str, Any]:
+    """Keep ``raw`` as a dead letter; the answer."""
+    await keep_dead_letter(runtime, raw, error)
+    return {"ok": True, "dead_letter": True}
+
+
+async def keep_dead_letter(runtime: Runtime, raw: dict[str, Any], error: str) -> bool:
+    """Keep ``raw`` as a dead letter; False if it was kept already (a redelivery)."""
     try:
         kept = await deadletter.push(runtime.redis, runtime.bot.id, raw, error)
     except RedisError as failure:
@@ -441,13 +552,13 @@ async def dead_letter(runtime: Runtime, raw: dict[str, Any], error: str) -> dict
     if not kept:
         count(Metric.DUPLICATES)
         logger.info("dead letter delivered again; kept once already")
-        return {"ok": True, "dead_letter": True}
+        return False
     count(Metric.DEAD_LETTERS)
     logger.error(
         "update cannot be processed; kept as a dead letter",
         extra={"update_id": raw["update_id"], "reason": error, "alert": "dead_letter"},
     )
-    return {"ok": True, "dead_letter": True}
+    return True
 
 
 async def _send(bot: Bot, method: TelegramMethod[Any]) -> None:

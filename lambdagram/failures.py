@@ -45,6 +45,16 @@ class ServiceError(RuntimeError):
     whole, never dropped: a retry, or its dead letter once mended, runs it again."""
 
 
+class UpdateGivenUp(Exception):
+    """What the bot's error handlers (``@router.errors()``) get for an update the engine
+    gave up on (kept as a dead letter): ``event.update`` is the update, the message why.
+    The bot may tell the user; the update is not run again unless an operator replays it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def of_bot_api(error: BaseException) -> Verdict | None:
     """The verdict on an exception a Bot API call raised; None for one that is not the Bot
     API's (a bug in the caller's code)."""

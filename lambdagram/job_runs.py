@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from typing import Any
 
 from aiogram.fsm.context import FSMContext
@@ -20,11 +21,13 @@ from redis.exceptions import RedisError
 from lambdagram import background, budget, timers
 from lambdagram.blueprint import discard
 from lambdagram.delivery import (
+    AlreadyQueued,
     ChatBusy,
     ChatCrowded,
     Claim,
     Duplicate,
     InFlight,
+    JoinQueue,
     Poisoned,
     chat_slot,
 )
@@ -32,14 +35,16 @@ from lambdagram.dispatch import (
     RETRYABLE_BOT_API_ERRORS,
     broadcasting,
     commit,
+    enqueue,
     given_back,
     handler_failed,
+    out_of_time,
     patience,
     prepare,
     service_given_back,
     unavailable,
 )
-from lambdagram.errors import ChatLocked, OutOfTime, UpdateInFlight
+from lambdagram.errors import ChatLocked, UpdateInFlight
 from lambdagram.failures import ServiceError
 from lambdagram.fsm import BufferedStorage, UpdateStorage
 from lambdagram.names import JOBS_KEY
@@ -49,8 +54,17 @@ from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.storage import create_storage
 
 
-async def run_job(runtime: Runtime, event: dict[str, Any], max_wait: float) -> dict[str, Any]:
-    """Run the fired timer ``event`` once; `Unprocessable` if it is not one this bot can run."""
+def job_message(event: dict[str, Any]) -> str:
+    """The long-work queue's message for a fired timer's job (`lambdagram.worker` runs it)."""
+    return json.dumps({"job": event}, separators=(",", ":"), ensure_ascii=False)
+
+
+async def run_job(
+    runtime: Runtime, event: dict[str, Any], max_wait: float, *, from_queue: bool = False
+) -> dict[str, Any]:
+    """Run the fired timer ``event`` once; `Unprocessable` if it is not one this bot can run.
+    A job whose chat has long work queued or running goes on the queue behind it (the worker
+    runs it in the chat's order, ``from_queue``) instead of waiting out its lock."""
     await prepare(runtime)
     jobs = runtime.blueprint.root.workflow_data.get(JOBS_KEY)
     name = str(event.get("name"))
@@ -86,10 +100,17 @@ async def run_job(runtime: Runtime, event: dict[str, Any], max_wait: float) -> d
             fsm_keys=(build(key, "state"), build(key, "data")),
             ttl_ms=int(runtime.settings.lock_ttl * 1000),
             max_attempts=runtime.settings.max_attempts,
-            max_waiters=runtime.settings.chat_waiters,
+            max_waiters=runtime.settings.chat_waiters if not from_queue else 1000,
+            queue_mode="work" if from_queue else "web" if runtime.queue is not None else "",
         )
         try:
             await claim.acquire(max_wait, patience(runtime, after=BOT_API_TIMEOUT + 1.0))
+        except AlreadyQueued:
+            count(Metric.DUPLICATES)
+            logger.info("timer fired again: its job is on the chat's queue already")
+            return {"ok": True, "duplicate": True}
+        except JoinQueue:  # the chat's long work goes first: the job runs after it, in order
+            return await enqueue(runtime, claim, job_message(event), locked=False)
         except Duplicate:
             count(Metric.DUPLICATES)
             logger.info("timer fired again: its job ran already, nothing done")
@@ -140,10 +161,9 @@ async def run_job(runtime: Runtime, event: dict[str, Any], max_wait: float) -> d
         except RedisError as error:
             await claim.abandon()
             raise unavailable(error) from None
-        except TimeoutError:
-            await claim.abandon()
-            count(Metric.HANDLER_TIMEOUTS)
-            raise OutOfTime("the job did not finish before the function's timeout") from None
+        except TimeoutError as error:
+            fix = "make the job shorter, or start long work from it (a broadcast)"
+            raise await out_of_time(claim, error, " in a timer's job", fix) from None
         except RETRYABLE_BOT_API_ERRORS as error:
             raise await given_back(claim, error, "during the job") from None
         except ServiceError as error:

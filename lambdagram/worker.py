@@ -65,6 +65,10 @@ async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> b
     message = str(record.get("body", ""))
     if message.startswith('{"broadcast":'):
         return await _run_broadcast(runtime, message)
+    if message.startswith('{"job":'):
+        return await _run_job(runtime, message, group)
+    if message.startswith('{"album":'):
+        return await _close_album(runtime, message)
     try:
         raw = long_work.update_of(message)
     except ValueError as error:  # not ours: no attempt can go better; deleted
@@ -112,6 +116,64 @@ async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> b
     return True
 
 
+async def _run_job(runtime: Runtime, body: str, group: str) -> bool:
+    """A timer's job that found its chat busy with long work and queued behind it
+    (`lambdagram.job_runs`); False: deliver it again."""
+    from lambdagram.job_runs import run_job
+    from lambdagram.parsing import Unprocessable
+
+    event = json.loads(body)["job"]
+    logger.set_correlation_id(f"{event.get('timer')}@{event.get('at')}")
+    max_wait = budget.lock_wait(
+        max(runtime.settings.lock_wait, WORKER_LOCK_WAIT), after=BOT_API_TIMEOUT + 1.0
+    )
+    try:
+        answer = await run_job(runtime, event, max_wait, from_queue=True)
+    except Unprocessable as error:  # no attempt can go better (the job was removed): deleted
+        count(Metric.INTERNAL_ERRORS)
+        logger.error("queued job refused", extra={"reason": str(error), "alert": "internal"})
+        return True
+    except WebhookError as error:
+        count(Metric.WORKER_RETRIES)
+        logger.warning(
+            "queued job not run yet: the queue delivers it again",
+            extra={"error": error.code, "reason": redact(error.message)},
+        )
+        return False
+    if answer.get("dead_letter"):
+        await _dequeue(runtime, group, f"job:{event.get('timer')}:{event.get('at')}")
+    logger.info("job processed", extra={"outcome": outcome(answer), "from_queue": True})
+    return True
+
+
+async def _close_album(runtime: Runtime, body: str) -> bool:
+    """An album whose closer found its chat busy with long work and queued it behind that
+    (`lambdagram.album_updates`); False: deliver it again."""
+    from lambdagram.album_updates import close_album
+    from lambdagram.parsing import Unprocessable
+
+    raw = json.loads(body)["album"]
+    logger.set_correlation_id(str(raw.get("update_id")))
+    max_wait = budget.lock_wait(
+        max(runtime.settings.lock_wait, WORKER_LOCK_WAIT), after=BOT_API_TIMEOUT + 1.0
+    )
+    try:
+        answer = await close_album(runtime, raw, max_wait=max_wait, wait=False, from_queue=True)
+    except Unprocessable as error:
+        count(Metric.INTERNAL_ERRORS)
+        logger.error("queued album refused", extra={"reason": str(error), "alert": "internal"})
+        return True
+    except WebhookError as error:
+        count(Metric.WORKER_RETRIES)
+        logger.warning(
+            "queued album not closed yet: the queue delivers it again",
+            extra={"error": error.code, "reason": redact(error.message)},
+        )
+        return False
+    logger.info("album processed", extra={"outcome": outcome(answer), "from_queue": True})
+    return True
+
+
 async def _run_broadcast(runtime: Runtime, body: str) -> bool | float:
     """One round of a broadcast (`lambdagram.broadcasts.run`); False or a pause: deliver it
     again (after the pause)."""
@@ -149,7 +211,7 @@ async def _again_soon(
         )
 
 
-async def _dequeue(runtime: Runtime, group: str, update_id: int) -> None:
+async def _dequeue(runtime: Runtime, group: str, update_id: int | str) -> None:
     """Take a dead-lettered update off its chat's queue (its group is the chat's slot)."""
     if group.startswith("{") and group.endswith("}"):
         try:

@@ -32,6 +32,7 @@ from lambdagram.local.lambda_process import LambdaProcess
 
 from tests.conftest import SECRET, handler_client
 from tests.support.ported import as_polling, normalise
+from tests.support.sqs import CREDENTIALS, REGION, FifoQueue, MotoServer, sqs_client
 from tests.support.webhook import WebhookClient
 
 pytestmark = pytest.mark.slow
@@ -372,3 +373,46 @@ def test_a_part_closed_in_its_own_webhook_that_fails_is_retried_then_kept_not_lo
     [kept] = redis_client.lrange(deadletter.deadletter_key(123456789), 0, -1)
     assert json.loads(kept)["update"]["update_id"] == alone["update_id"]
     assert redis_client.keys("lg:*}:album:gC*") == []
+
+
+def test_an_album_closed_while_long_work_holds_its_chat_is_handled_after_it_in_order(
+    album_env: dict[str, str],
+    moto: MotoServer,
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not three closer attempts that each wait out the chat's lock, then dead letters: the
+    album goes on the chat's queue behind the long update, and the worker handles it after."""
+    moto.reset()
+    queue = FifoQueue.create(sqs_client(moto.url))
+    closers: list[dict[str, Any]] = []
+    with FakeLambda(closers.append) as invoke:
+        env = {
+            **album_env,
+            **CREDENTIALS,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL_SQS": moto.url,
+            "LONG_WORK_QUEUE_URL": queue.url,
+            "AWS_LAMBDA_FUNCTION_NAME": "lambdagram-test-webhook",
+            "AWS_ENDPOINT_URL_LAMBDA": invoke.url,
+        }
+        monkeypatch.setattr(deferred, "_refused_until", 0.0)
+        for client in handler_client(env, telegram, monkeypatch, ALBUM_BOT.partition(":")[0]):
+            assert client.say("/scan 0.3").body == {"ok": True, "queued": True}
+            for message_id, caption in [(21, "a"), (22, "b")]:
+                assert client.post(part("g9", message_id, caption)).body["album_part"]
+            make_quiet(redis_client, "g9")
+            [closer] = closers
+
+            closed = client.handler(closer, LambdaContext(timeout_ms=60_000))
+            while queue.holds():
+                event = queue.receive(10, wait=1)
+                if event["Records"]:
+                    queue.settle(event, client.handler(event, LambdaContext(timeout_ms=60_000)))
+
+            assert closed == {"ok": True, "queued": True}
+            texts = [c.params["text"] for c in telegram.calls_to("sendMessage")]
+            assert texts == ["scan 1 done", "Album 1: 2 photos (a, b) after 1 scan(s)"]
+            assert len(telegram.calls_to("sendMediaGroup")) == 1
+            assert client.say("/albums").texts == ["1 album(s) so far"]  # inline again

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import redis
 
+from lambdagram.deadletter import deadletter_key
 from lambdagram.local.events import (
     LambdaContext,
     callback_update,
@@ -25,6 +26,7 @@ from lambdagram.local.events import (
 )
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.local.lambda_process import LambdaProcess
+from lambdagram.timers import Target, job_event
 
 from tests.conftest import SECRET, handler_client
 from tests.support.sqs import CREDENTIALS, REGION, FifoQueue, MotoServer, sqs_client
@@ -310,3 +312,76 @@ def test_a_worker_killed_mid_handler_is_retried_and_the_reply_arrives_once(
     assert response["batchItemFailures"] == []
     assert sent_texts(telegram) == ["drawing 1 done after 1 s"]
     assert retry["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
+
+
+# ---- Out of time: a handler slower than the function is run twice, then given up ----------
+
+
+def test_a_slow_handler_not_flagged_long_is_run_twice_then_given_up_and_the_user_told(
+    bot: WebhookClient, telegram: FakeTelegram
+) -> None:
+    """A port from polling that left a slow handler unflagged: each delivery is cut off at the
+    webhook's deadline. Not ten runs (ten replies, ten model calls): two, then a dead letter,
+    and the bot's error handler tells the user."""
+    update = message_update("/think 5")
+    short = LambdaContext(timeout_ms=2_000)  # the budget ends 1 s before: 1 s for the handler
+
+    first = bot.post(update, context=short)
+    second = bot.post(update, context=LambdaContext(timeout_ms=2_000))
+    third = bot.post(update, context=LambdaContext(timeout_ms=2_000))
+    fourth = bot.post(update)  # Telegram's retry after the dead letter
+
+    assert (first.status, first.body["error"]) == (503, "out_of_time")
+    description = first.body["description"]
+    assert "tests.support.bots.long.think did not finish" in description
+    assert "flags={'long': True}" in description
+    assert "run 1 of 2" in description
+    assert "its last" in second.body["description"]
+    assert third.body == {"ok": True, "dead_letter": True}
+    assert fourth.body == {"ok": True, "duplicate": True}
+    assert sent_texts(telegram) == [
+        "thinking...",
+        "thinking...",
+        "Sorry, that took too long; try a shorter one.",
+    ]
+
+
+def test_a_long_handler_longer_than_the_worker_is_run_twice_then_its_chat_goes_on(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, redis_client: redis.Redis
+) -> None:
+    bot.say("/draw 30")  # flagged long, but longer than the worker's 2 s
+
+    runs, deadline = 0, time.monotonic() + 60
+    while queue.holds() and time.monotonic() < deadline:  # the worker, as the mapping runs it
+        event = queue.receive(10, wait=1)
+        if event["Records"]:
+            queue.settle(event, bot.handler(event, LambdaContext(timeout_ms=2_000)))
+            runs += 1
+
+    assert queue.holds() == 0
+    assert runs == 3  # two runs cut off, then the dead letter
+    assert sent_texts(telegram) == ["Sorry, that took too long; try a shorter one."]
+    assert redis_client.keys("*queued*") == []  # the chat is free: no update waits behind it
+    assert bot.say("/count").text == "0 drawing(s)"  # answered inline, not queued
+    [letter] = redis_client.lrange(deadletter_key(BOT_ID), 0, -1)
+    assert "ran out of the function's time 2 times" in json.loads(letter)["error"]
+
+
+def test_a_timer_that_fires_while_long_work_holds_its_chat_runs_after_it_in_order(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    """Not three attempts that each wait out the chat's lock and fail `chat_busy`: the job
+    goes on the chat's queue behind the long update, and the worker runs it after, once."""
+    bot.say("/draw 0.3")
+    fired = job_event("nudge", "c1001-nudge", Target(1001), {})
+    fired["lambdagram"]["job"]["at"] = "2026-12-08T09:00:00Z"  # Scheduler fills it in
+
+    queued = bot.handler(fired, LambdaContext())
+    again = bot.handler(fired, LambdaContext())  # Scheduler delivers at least once
+    while queue.holds():
+        work(bot, queue)
+
+    assert queued == {"ok": True, "queued": True}
+    assert again == {"ok": True, "duplicate": True}
+    assert sent_texts(telegram) == ["drawing 1 done after 0.3 s", "nudge: 1 drawing(s)"]
+    assert bot.say("/count").text == "1 drawing(s)"  # the chat's queue is empty again

@@ -3,20 +3,44 @@
 ``/draw <seconds>`` is flagged long: it sleeps (a stand-in for an LLM call or a conversion),
 records the drawing in the FSM data and answers over the Bot API. ``/count`` is a quick
 handler that reads what the long one wrote; ``/cancel`` clears it. A callback button
-``again`` is long too, with another chat action.
+``again`` is long too, with another chat action. ``/think <seconds>`` is slow and *not*
+flagged (the mistake a port from polling makes); an error handler tells the user when the
+engine gave an update up. A timer's job ``nudge`` reads what the drawings wrote.
 """
 
 import asyncio
 
-from aiogram import Dispatcher, F, Router, flags
-from aiogram.filters import Command, CommandObject
+from aiogram import Bot, Dispatcher, F, Router, flags
+from aiogram.filters import Command, CommandObject, ExceptionTypeFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import SendMessage
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, ErrorEvent, Message
 
-from lambdagram import Lambdagram
+from lambdagram import Lambdagram, UpdateGivenUp
+from lambdagram.timers import Jobs
 
 router = Router(name="drawing")
+jobs = Jobs()
+
+
+@jobs.job("nudge")
+async def nudge(bot: Bot, chat_id: int, state: FSMContext) -> None:
+    drawings = (await state.get_data()).get("drawings", 0)
+    await bot.send_message(chat_id, f"nudge: {drawings} drawing(s)")
+
+
+@router.message(Command("think"))
+async def think(message: Message, command: CommandObject) -> None:
+    await message.answer("thinking...")
+    await asyncio.sleep(float(command.args or "0"))
+    await message.answer("thought it through")
+
+
+@router.errors(ExceptionTypeFilter(UpdateGivenUp))
+async def given_up(event: ErrorEvent, bot: Bot) -> None:
+    message = event.update.message
+    if message is not None:
+        await bot.send_message(message.chat.id, "Sorry, that took too long; try a shorter one.")
 
 
 @router.message(Command("draw"), flags={"long": True})
@@ -56,6 +80,7 @@ async def cancel(message: Message, state: FSMContext) -> SendMessage:
 
 def configure(dp: Dispatcher) -> None:
     dp.include_router(router)
+    jobs.setup(dp)
 
 
 app = Lambdagram(configure)
