@@ -9,11 +9,16 @@ bare-name imports, ``from handlers import start``, work; loaded under a name of 
 with ``start_polling``/``run_polling`` replaced by a capture, and returns the Dispatcher, the
 Bot's defaults and the keyword data for `Lambdagram`. While it runs, ``main()`` reaches no
 Bot API: webhook management (``delete_webhook``, which polling needs and a webhook must not
-get) is skipped, any other call stops the cold start with the fix.
+get) is skipped, any other call stops the cold start with the fix (even one ``main()``
+catches: its startup message would otherwise be lost without a word). What ``main()`` starts
+besides polling (``asyncio.create_task`` loops, a scheduler's timers) would run on Lambda only
+while some update is handled, with ``main()``'s own Bot: it is stopped, with one WARNING that
+names it and points at "Timers".
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import inspect
 import os
@@ -73,20 +78,76 @@ def capture(path: str | os.PathLike[str], main: str = "main") -> Captured:
     if not callable(entry):
         msg = f"{file} has no {main}(): name the function that calls start_polling (main=...)"
         raise PollingMainError(msg)
-    with _captured():
+    loop = ensure_event_loop()
+    tasks, timers = set(asyncio.all_tasks(loop)), set(_timers(loop))
+    refusals: list[PollingMainError] = []
+    captured: Captured | None = None
+    with _captured(refusals):
         try:
             result = entry()
             if inspect.isawaitable(result):
-                ensure_event_loop().run_until_complete(result)
+                loop.run_until_complete(result)
         except _Stop as caught:
-            return caught.captured
-    msg = f"{file}: {main}() returned without calling dp.start_polling(bot, ...)"
-    raise PollingMainError(msg)
+            captured = caught.captured
+    _stop_what_it_started(loop, asyncio.all_tasks(loop) - tasks, set(_timers(loop)) - timers)
+    if refusals:
+        raise refusals[0]
+    if captured is None:
+        msg = f"{file}: {main}() returned without calling dp.start_polling(bot, ...)"
+        raise PollingMainError(msg)
+    return captured
+
+
+def _timers(loop: asyncio.AbstractEventLoop) -> list[asyncio.TimerHandle]:
+    """The loop's pending ``call_later`` callbacks of code (a scheduler's next wake-up), not
+    those a task's own ``asyncio.sleep`` made (they go with the task)."""
+    scheduled = getattr(loop, "_scheduled", [])  # asyncio's own loop keeps them there
+    return [
+        handle
+        for handle in scheduled
+        if not handle.cancelled()
+        and not any(isinstance(arg, asyncio.Future) for arg in getattr(handle, "_args", ()))
+    ]
+
+
+def _stop_what_it_started(
+    loop: asyncio.AbstractEventLoop,
+    tasks: set[asyncio.Task[Any]],
+    timers: set[asyncio.TimerHandle],
+) -> None:
+    """Cancel the tasks and timers ``main()`` left running, saying which, once."""
+    names = [_named(task.get_coro()) for task in tasks]
+    names += [_named(getattr(timer, "_callback", timer)) for timer in timers]
+    if not names:
+        return
+    for task in tasks:
+        task.cancel()
+    for timer in timers:
+        timer.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    from lambdagram.observability import logger
+
+    logger.warning(
+        f"main() started {', '.join(sorted(names))} besides polling: on Lambda nothing runs "
+        "between updates (it would run only while one is handled, with main()'s own Bot), so "
+        'it is stopped; schedule such work with lambdagram\'s timers (README "Timers")',
+        extra={"stopped": sorted(names)},
+    )
+
+
+def _named(thing: object) -> str:
+    """A coroutine's or callback's qualified name, for people."""
+    code = getattr(thing, "cr_code", None)
+    if code is not None:
+        return str(code.co_qualname)
+    return str(getattr(thing, "__qualname__", type(thing).__qualname__))
 
 
 @contextmanager
-def _captured() -> Iterator[None]:
-    """``start_polling``/``run_polling`` capture instead of polling; the Bot API is closed."""
+def _captured(refusals: list[PollingMainError]) -> Iterator[None]:
+    """``start_polling``/``run_polling`` capture instead of polling; the Bot API is closed
+    (each refusal also noted in ``refusals``, so main()'s own ``except`` cannot hide it)."""
     original_start, original_run = Dispatcher.start_polling, Dispatcher.run_polling
     original_call = Bot.__call__
 
@@ -112,7 +173,8 @@ def _captured() -> Iterator[None]:
             "no Bot API yet; move the call into a startup hook (dp.startup.register(...)), "
             "which lambdagram runs with the bot before the first update"
         )
-        raise PollingMainError(msg)
+        refusals.append(PollingMainError(msg))
+        raise refusals[-1]
 
     Dispatcher.start_polling = start_polling  # type: ignore[method-assign]
     Dispatcher.run_polling = run_polling  # type: ignore[method-assign]

@@ -283,8 +283,10 @@ class BotUnderTest:
         root = Path.cwd().resolve()
         composition = self.app_spec.partition(":")[0]
         for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None) or ""
-            mine = path.startswith(str(root)) and "site-packages" not in path
+            # a namespace package (a folder without __init__.py) has no file, only its path
+            paths = [getattr(module, "__file__", None) or ""]
+            paths += [str(p) for p in getattr(module, "__path__", None) or ()]
+            mine = any(p.startswith(str(root)) and "site-packages" not in p for p in paths)
             ours = name.startswith(("lambdagram", "tests", "bench", "_pytest"))
             if name == composition or (mine and not ours):
                 del sys.modules[name]  # the composition root and the bot's own modules

@@ -182,11 +182,13 @@ class FakeTelegram(LoopbackHTTPServer):
         self, per_second: int = 30, *, flood_chance: float = 0.0, retry_after: int = 1
     ) -> None:
         """Answer 429 with ``retry_after`` as Telegram does past ``per_second`` messages in any
-        second (and at random, one message in ``1/flood_chance``)."""
+        second (and at random, one message in ``1/flood_chance``), counting from now: the
+        messages sent before count for nothing."""
         with self.state.lock:
             limits = self.state.limits
             limits.per_second, limits.flood_chance = per_second, flood_chance
             limits.retry_after = retry_after
+            limits.sent_at.clear()
 
     def block(self, *chat_ids: int) -> None:
         """These chats blocked the bot: messages to them are refused with a 403."""

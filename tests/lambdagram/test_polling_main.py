@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,55 @@ def test_an_ordinary_polling_bot_hands_over_in_three_lines_and_answers_as_under_
     for answer in answers:
         assert answer in json.dumps(polled), answer
     assert on_lambda == polled
+
+
+def test_a_refusal_main_swallows_still_stops_the_cold_start(tmp_path: Path) -> None:
+    """A main() that wraps its startup message in try/except must not lose it silently."""
+    entry = tmp_path / "bot.py"
+    entry.write_text(
+        "from aiogram import Bot, Dispatcher\n"
+        "async def main():\n"
+        "    bot = Bot('123:abc')\n"
+        "    try:\n"
+        "        await bot.send_message(1, 'I am up')\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "    await Dispatcher().start_polling(bot)\n"
+    )
+
+    with pytest.raises(PollingMainError, match=r"sendMessage.*startup hook"):
+        capture(entry)
+
+
+def test_what_main_starts_besides_polling_is_stopped_with_one_warning_naming_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reminder loop started with create_task, a scheduler's timer: on Lambda they would run
+    only while some update is handled, with main()'s own Bot. Stopped, and said so."""
+    entry = tmp_path / "bot.py"
+    entry.write_text(
+        "import asyncio\n"
+        "from aiogram import Bot, Dispatcher\n"
+        "started = {}\n"
+        "async def reminder_loop():\n"
+        "    while True:\n"
+        "        await asyncio.sleep(0.01)\n"
+        "def tick():\n"
+        "    pass\n"
+        "async def main():\n"
+        "    started['task'] = asyncio.create_task(reminder_loop())\n"
+        "    started['timer'] = asyncio.get_running_loop().call_later(60, tick)\n"
+        "    await Dispatcher().start_polling(Bot('123:abc'))\n"
+    )
+
+    captured = capture(entry)
+
+    assert captured.dispatcher is not None
+    started = sys.modules["lambdagram_polling_main_bot"].started
+    assert started["task"].cancelled()
+    assert started["timer"].cancelled()
+    [warning] = [r for r in caplog.records if "main() started" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert "reminder_loop" in warning.getMessage()
+    assert "tick" in warning.getMessage()
+    assert '"Timers"' in warning.getMessage()
