@@ -129,7 +129,7 @@ class WebhookApp:
         Nothing here touches Redis; the secret is checked before the body is read.
         """
         if scope.get("path") != self.settings.webhook_path:
-            raise NotFound(f"no such path; the webhook is at {self.settings.webhook_path}")
+            raise NotFound("no such path")  # the webhook's own may be a secret: never said
         if scope.get("method") != "POST":
             raise MethodNotAllowed(f"{scope.get('method')} is not allowed; Telegram sends POST")
         if self.settings.telegram_ip_check and not from_telegram(scope):

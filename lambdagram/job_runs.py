@@ -53,6 +53,16 @@ from lambdagram.parsing import Unprocessable
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.storage import create_storage
 
+_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "data": dict,
+    "timer": str,
+    "at": str,
+    "user_id": int,
+    "thread_id": int,
+    "business_connection_id": str,
+}
+"""The types of a job event's fields (`lambdagram.timers.job_event` makes them so)."""
+
 
 def job_message(event: dict[str, Any]) -> str:
     """The long-work queue's message for a fired timer's job (`lambdagram.worker` runs it)."""
@@ -72,6 +82,14 @@ async def run_job(
     chat_id = event.get("chat_id")
     if callback is None or not isinstance(chat_id, int):
         msg = f"no job named {name!r} in this bot (or no chat id): was it renamed or removed?"
+        raise Unprocessable(msg)
+    malformed = [
+        field
+        for field, kinds in _FIELDS.items()
+        if event.get(field) is not None and not isinstance(event.get(field), kinds)
+    ]
+    if malformed or isinstance(chat_id, bool):
+        msg = f"the job's event has malformed {', '.join(malformed) or 'chat_id'}: not one we made"
         raise Unprocessable(msg)
     assert isinstance(jobs, timers.Jobs)
     target = timers.Target(

@@ -118,10 +118,9 @@ def message_body(raw: dict[str, Any]) -> str:
     return json.dumps({"update": raw}, separators=(",", ":"), ensure_ascii=False)
 
 
-def update_of(body: str) -> dict[str, Any]:
-    """The raw update in a queue message; ValueError if it is not one of ours."""
-    parsed = json.loads(body)
-    raw = parsed.get("update") if isinstance(parsed, dict) else None
+def update_of(parsed: dict[str, Any]) -> dict[str, Any]:
+    """The raw update in a queue message (parsed); ValueError if it is not one of ours."""
+    raw = parsed.get("update")
     if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
         msg = "not a lambdagram queue message (no update in it)"
         raise ValueError(msg)

@@ -27,6 +27,7 @@ from lambdagram import budget, long_work
 from lambdagram.delivery import queued_key
 from lambdagram.errors import WebhookError
 from lambdagram.observability import Metric, count, logger, outcome
+from lambdagram.parsing import too_deep
 from lambdagram.redaction import redact
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.updates import process_update
@@ -44,6 +45,9 @@ async def run_batch(runtime: Runtime, event: dict[str, Any], context: Any) -> di
     failed: list[str] = []
     held: set[str] = set()  # message groups with a failed record: their later ones wait
     for record in event["Records"]:
+        if not isinstance(record, dict):  # not SQS's shape: nothing to run or report
+            _refuse("queue record refused: not an object", None)
+            continue
         message_id = str(record.get("messageId", ""))
         group = str((record.get("attributes") or {}).get("MessageGroupId", message_id))
         if group in held:
@@ -62,21 +66,17 @@ async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> b
     """Run one record; False if it must come again (it could not run yet), a number if it
     must come again after that many seconds."""
     logger.remove_keys(["update_id", "update_type", "chat_id", "broadcast"])
-    message = str(record.get("body", ""))
-    if message.startswith('{"broadcast":'):
-        return await _run_broadcast(runtime, message)
-    if message.startswith('{"job":'):
-        return await _run_job(runtime, message, group)
-    if message.startswith('{"album":'):
-        return await _close_album(runtime, message)
     try:
-        raw = long_work.update_of(message)
+        parsed = _message_of(str(record.get("body", "")))
+        if isinstance(parsed.get("broadcast"), dict):
+            return await _run_broadcast(runtime, parsed["broadcast"])
+        if isinstance(parsed.get("job"), dict):
+            return await _run_job(runtime, parsed["job"], group)
+        if isinstance(parsed.get("album"), dict):
+            return await _close_album(runtime, parsed["album"])
+        raw = long_work.update_of(parsed)
     except ValueError as error:  # not ours: no attempt can go better; deleted
-        count(Metric.INTERNAL_ERRORS)
-        logger.error(
-            "queue message refused",
-            extra={"reason": str(error), "message_id": record.get("messageId")},
-        )
+        _refuse(f"queue message refused: {error}", record.get("messageId"))
         return True
     logger.set_correlation_id(str(raw["update_id"]))
     logger.append_keys(update_id=raw["update_id"])
@@ -116,13 +116,29 @@ async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> b
     return True
 
 
-async def _run_job(runtime: Runtime, body: str, group: str) -> bool:
+def _message_of(body: str) -> dict[str, Any]:
+    """A queue message as the object it must be; ValueError for anything else (not JSON,
+    nested deeper than any of ours, not an object)."""
+    try:
+        parsed = json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply to be one of ours") from None
+    if not isinstance(parsed, dict) or too_deep(parsed):
+        raise ValueError("not a lambdagram queue message (not an object of ours)")
+    return parsed
+
+
+def _refuse(reason: str, message_id: object) -> None:
+    count(Metric.INTERNAL_ERRORS)
+    logger.error(reason, extra={"message_id": message_id, "alert": "internal"})
+
+
+async def _run_job(runtime: Runtime, event: dict[str, Any], group: str) -> bool:
     """A timer's job that found its chat busy with long work and queued behind it
     (`lambdagram.job_runs`); False: deliver it again."""
     from lambdagram.job_runs import run_job
     from lambdagram.parsing import Unprocessable
 
-    event = json.loads(body)["job"]
     logger.set_correlation_id(f"{event.get('timer')}@{event.get('at')}")
     max_wait = budget.lock_wait(
         max(runtime.settings.lock_wait, WORKER_LOCK_WAIT), after=BOT_API_TIMEOUT + 1.0
@@ -146,13 +162,12 @@ async def _run_job(runtime: Runtime, body: str, group: str) -> bool:
     return True
 
 
-async def _close_album(runtime: Runtime, body: str) -> bool:
+async def _close_album(runtime: Runtime, raw: dict[str, Any]) -> bool:
     """An album whose closer found its chat busy with long work and queued it behind that
     (`lambdagram.album_updates`); False: deliver it again."""
     from lambdagram.album_updates import close_album
     from lambdagram.parsing import Unprocessable
 
-    raw = json.loads(body)["album"]
     logger.set_correlation_id(str(raw.get("update_id")))
     max_wait = budget.lock_wait(
         max(runtime.settings.lock_wait, WORKER_LOCK_WAIT), after=BOT_API_TIMEOUT + 1.0
@@ -174,13 +189,13 @@ async def _close_album(runtime: Runtime, body: str) -> bool:
     return True
 
 
-async def _run_broadcast(runtime: Runtime, body: str) -> bool | float:
+async def _run_broadcast(runtime: Runtime, round_: dict[str, Any]) -> bool | float:
     """One round of a broadcast (`lambdagram.broadcasts.run`); False or a pause: deliver it
     again (after the pause)."""
     from lambdagram import broadcasts
 
     try:
-        again = await broadcasts.run(runtime, json.loads(body)["broadcast"])
+        again = await broadcasts.run(runtime, round_)
     except Exception:  # Redis or the queue failing: the round comes again, nothing sent twice
         count(Metric.WORKER_RETRIES)
         logger.exception("broadcast round failed: the queue delivers it again")

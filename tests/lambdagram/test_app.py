@@ -128,8 +128,22 @@ def test_unknown_paths_are_404(client: WebhookClient, redis_client: redis.Redis)
     reply = client.post(message_update("/start"), path="/admin")
 
     assert reply.status == 404
-    assert "/webhook" in reply.body["description"]
+    assert reply.body["description"] == "no such path"
     assert redis_client.dbsize() == 0
+
+
+def test_a_404_does_not_say_where_a_secret_webhook_path_is(
+    make_client: Callable[..., WebhookClient], redis_client: redis.Redis
+) -> None:
+    """README "Floods" suggests an unguessable WEBHOOK_PATH: a wrong guess must not learn it."""
+    hidden = "/hook-7f3a9c1e55d04b2b"
+    client = make_client(lambda dp: dp.include_router(Router()), WEBHOOK_PATH=hidden)
+
+    reply = client.post(message_update("/start"), path="/webhook")
+
+    assert reply.status == 404
+    assert hidden not in json.dumps(reply.body)
+    assert client.post(message_update("/start"), path=hidden).status == 200
 
 
 def test_a_handler_that_raises_is_answered_200_so_telegram_does_not_retry_it(

@@ -385,3 +385,22 @@ def test_a_timer_that_fires_while_long_work_holds_its_chat_runs_after_it_in_orde
     assert again == {"ok": True, "duplicate": True}
     assert sent_texts(telegram) == ["drawing 1 done after 0.3 s", "nudge: 1 drawing(s)"]
     assert bot.say("/count").text == "1 drawing(s)"  # the chat's queue is empty again
+
+
+def test_a_record_that_is_not_ours_is_refused_alone_and_the_rest_of_the_batch_runs(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram
+) -> None:
+    bot.say("/draw 0")
+    event = queue.receive(10)
+    nested = "[" * 100_000 + "]" * 100_000
+    strays = [
+        {**event["Records"][0], "messageId": "deep", "body": nested},
+        {**event["Records"][0], "messageId": "list", "body": "[1, 2]"},
+        {**event["Records"][0], "messageId": "job", "body": '{"job": {"name": 5}}'},
+    ]
+
+    records = [*strays, *event["Records"], "not a record"]
+    answer = bot.handler({"Records": records}, LambdaContext())
+
+    assert answer == {"batchItemFailures": []}  # refused ones deleted: no try can go better
+    assert sent_texts(telegram) == ["drawing 1 done after 0 s"]

@@ -23,7 +23,7 @@ from lambdagram.local.events import LambdaContext, message_update
 from lambdagram.local.fake_scheduler import FakeScheduler, environment
 from lambdagram.local.fake_telegram import FakeTelegram
 from lambdagram.testing import BotUnderTest
-from lambdagram.timers import SCHEDULED_TIME
+from lambdagram.timers import SCHEDULED_TIME, Target, job_event
 
 from tests.conftest import handler_client
 from tests.support.sqs import CREDENTIALS, REGION, MotoServer
@@ -297,3 +297,20 @@ def test_an_unreachable_scheduler_gives_the_update_back(
 
         assert refused.status == 503
         assert refused.body["error"] == "service_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("data", "not an object"), ("timer", 7), ("user_id", "u1"), ("chat_id", True)],
+)
+def test_a_job_event_with_a_malformed_field_is_refused_not_retried(
+    bot: WebhookClient, field: str, value: object
+) -> None:
+    fired = job_event("reminder", "c1001-u1-1", Target(1001), {"text": "hi"})
+    fired["lambdagram"]["job"]["at"] = "2026-12-02T10:00:00Z"
+    fired["lambdagram"]["job"][field] = value
+
+    answer = bot.handler(fired, LambdaContext())
+
+    assert answer["ok"] is False
+    assert answer["error"] == "bad_internal_event"
