@@ -14,7 +14,7 @@ from aiogram.types import Update
 from redis.exceptions import RedisError
 
 from lambdagram import albums, deadletter, deferred
-from lambdagram.delivery import DONE_TTL, chat_slot, dedupe_key
+from lambdagram.delivery import DONE_TTL, chat_slot, dedupe_key, queued_key
 from lambdagram.dispatch import Album, dispatch, fsm_key, prepare, unavailable
 from lambdagram.errors import WebhookError
 from lambdagram.fsm import Write
@@ -122,6 +122,34 @@ async def close_album(
         if attempt < albums.CLOSER_ATTEMPTS:
             raise
         return await _album_given_up(runtime, slot, group, attempt, error)
+
+
+async def give_up_album(runtime: Runtime, raw: dict[str, Any], reason: str) -> int:
+    """An album whose queued closing the queue gave up: its parts kept as dead letters, its
+    closing off the chat's queue; how many parts."""
+    bot = runtime.bot
+    first_part = to_update(raw, bot)
+    group = albums.group_of(first_part)
+    if group is None:
+        raise Unprocessable("its update is not part of a media group")
+    slot = chat_slot(bot.id, fsm_key(runtime.blueprint.root, bot, first_part))
+    parts = await albums.give_up(runtime.redis, slot, group)
+    for part in parts:
+        await deadletter.push(runtime.redis, bot.id, part, reason)
+    queued = await runtime.redis.zrange(queued_key(slot), 0, -1)
+    members = [_text(m) for m in queued if isinstance(m, bytes | str)]
+    closing = [m for m in members if m.startswith(f"album:{group}:")]
+    if closing:
+        await runtime.redis.zrem(queued_key(slot), *closing)
+    logger.error(
+        "album given up by the long-work queue; its parts are kept as dead letters",
+        extra={"reason": reason, "parts": len(parts), "alert": "dead_letter"},
+    )
+    return len(parts)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def album_message(raw: dict[str, Any]) -> str:

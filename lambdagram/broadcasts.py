@@ -121,7 +121,8 @@ class Progress:
     """Where a broadcast is: its state and how many recipients ended which way."""
 
     id: str
-    state: str  # ready, running, done, cancelled; resending (its unconfirmed, then as it was)
+    state: str  # ready, running, done, cancelled; resending (its unconfirmed, then as it was);
+    # stopped (its round given up by the queue: resend its unconfirmed, the left stay unsent)
     total: int
     sent: int
     failed: int
@@ -172,7 +173,7 @@ return 1
 
 _RESEND = """
 local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'done' and state ~= 'cancelled' then return -1 end
+if state ~= 'done' and state ~= 'cancelled' and state ~= 'stopped' then return -1 end
 redis.call('DEL', KEYS[4])
 local again, counted = 0, 0
 for i = 2, #ARGV do
@@ -286,7 +287,7 @@ class Store:
         choice: some may get the message twice); how many. Only once it ended: a cancelled
         broadcast stays cancelled for the recipients it spared."""
         progress = await self.progress(broadcast)
-        if progress.state not in {"done", "cancelled"}:
+        if progress.state not in {"done", "cancelled", "stopped"}:
             msg = f"{broadcast} is {progress.state}: resend its unconfirmed once it has ended"
             raise BroadcastError(msg)
         raw = await self.redis.hgetall(self._key(broadcast, "marks"))
@@ -551,7 +552,7 @@ async def run(runtime: Runtime, message: dict[str, Any]) -> ComeBack | None:
         count(Metric.INTERNAL_ERRORS)
         logger.error("queue message names no broadcast: dropped", extra={"round": round_})
         return None
-    if meta["state"] in {"done", "cancelled"}:
+    if meta["state"] in {"done", "cancelled", "stopped"}:
         logger.info(f"broadcast {meta['state']} already; round {round_} has nothing to do")
         return None
     if meta["state"] == "ready":
@@ -589,6 +590,21 @@ async def run(runtime: Runtime, message: dict[str, Any]) -> ComeBack | None:
     await store.set(broadcast, state=ended, finished=time.time())
     logger.info("broadcast finished", extra=await _fields(store, broadcast))
     return None
+
+
+async def stopped(runtime: Runtime, message: dict[str, Any], reason: str) -> None:
+    """A round the long-work queue gave up on: the broadcast is ``stopped`` (its unconfirmed
+    may be resent, its left stay unsent), instead of ``running`` for ever."""
+    broadcast = str(message.get("id"))
+    store = Store(runtime.redis, runtime.bot.id)
+    logger.append_keys(broadcast=broadcast)
+    meta = await store.meta(broadcast)
+    if meta.get("state") in {"ready", "running", "resending"}:
+        await store.set(broadcast, state="stopped", reason=reason[:200], finished=time.time())
+    logger.error(
+        "broadcast round given up by the long-work queue: the broadcast is stopped",
+        extra={"reason": reason, "alert": "dead_letter", **await _fields(store, broadcast)},
+    )
 
 
 async def _fields(store: Store, broadcast: str) -> dict[str, Any]:

@@ -7,6 +7,8 @@ import os
 from typing import TextIO
 
 from lambdagram import deadletter
+from lambdagram.delivery import chat_slot, forget_given_up
+from lambdagram.dispatch import fsm_key, replaying
 from lambdagram.function import Lambdagram
 from lambdagram.observability import metrics
 from lambdagram.parsing import Unprocessable, to_update
@@ -52,14 +54,18 @@ async def _replay(runtime: Runtime, out: TextIO) -> int:
     replayed = kept = 0
     for letter in letters:
         try:
-            to_update(letter.update, runtime.bot)
+            update = to_update(letter.update, runtime.bot)
         except Unprocessable as error:
             kept += 1
             print(f"  update {letter.update_id}: still unprocessable: {error}", file=out)
             continue
-        body = await process_update(
-            runtime, letter.update, max_wait=runtime.settings.lock_wait, reply_in_webhook=False
-        )
+        bot, root = runtime.bot, runtime.blueprint.root
+        slot = chat_slot(bot.id, fsm_key(root, bot, update))
+        await forget_given_up(runtime.scripts, slot, letter.update_id)  # given up: runs now
+        with replaying():
+            body = await process_update(
+                runtime, letter.update, max_wait=runtime.settings.lock_wait, reply_in_webhook=False
+            )
         await deadletter.remove(runtime.redis, runtime.bot.id, letter)
         replayed += 1
         outcome = "already processed" if body.get("duplicate") else "processed"

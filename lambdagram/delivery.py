@@ -188,6 +188,16 @@ return runs
 the update's next claim gives it up (``poison``) whatever its other attempts were."""
 
 
+_FORGET = """
+local mark = redis.call('GET', KEYS[1])
+if mark and (mark == 'done' or string.sub(mark, 1, 2) == 'q:') then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+"""Forget a given-up update's mark (``done`` as the poison claim leaves it, or ``q:``), not a
+real commit's (``done:<token>``): a replay of its dead letter runs it, once."""
+
+
 class Duplicate(Exception):
     """The update was processed already."""
 
@@ -236,6 +246,7 @@ class Scripts:
     join_queue: AsyncScript
     dequeue: AsyncScript
     out_of_time: AsyncScript
+    forget_given_up: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
@@ -248,6 +259,7 @@ class Scripts:
             join_queue=redis.register_script(_JOIN_QUEUE),
             dequeue=redis.register_script(_DEQUEUE),
             out_of_time=redis.register_script(_OUT_OF_TIME),
+            forget_given_up=redis.register_script(_FORGET),
         )
 
 
@@ -292,7 +304,7 @@ class Claim:
 
     @property
     def out_of_time_key(self) -> str:
-        return f"{PREFIX}:{self.slot}:out-of-time:{self.update_id}"
+        return out_of_time_key(self.slot, self.update_id)
 
     async def ran_out_of_time(self, limit: int) -> int:
         """Count a run of this update that the deadline cut off; how many so far. From the
@@ -487,6 +499,18 @@ class Renewing:
 def dedupe_key(slot: str, update_id: int | str) -> str:
     """The key that remembers whether an update was processed (or is being processed)."""
     return f"{PREFIX}:{slot}:update:{update_id}"
+
+
+def out_of_time_key(slot: str, update_id: int | str) -> str:
+    """The count of an update's runs the deadline cut off (`Claim.ran_out_of_time`)."""
+    return f"{PREFIX}:{slot}:out-of-time:{update_id}"
+
+
+async def forget_given_up(scripts: Scripts, slot: str, update_id: int | str) -> None:
+    """Forget what marks an update the engine gave up on (its poison or queued mark, its
+    runs out of time), so replaying its dead letter runs it; a committed one stays done."""
+    keys = [dedupe_key(slot, update_id), out_of_time_key(slot, update_id)]
+    await scripts.forget_given_up(keys=keys)
 
 
 def queued_key(slot: str) -> str:

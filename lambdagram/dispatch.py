@@ -13,8 +13,10 @@ import contextlib
 import functools
 import hashlib
 import json
+import time
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +64,7 @@ from lambdagram.observability import Metric, count, logger, milliseconds
 from lambdagram.redaction import redact
 from lambdagram.reply import webhook_reply
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
+from lambdagram.scoped import bound
 from lambdagram.storage import create_storage, eviction_policy
 from lambdagram.tracing import span
 
@@ -274,10 +277,19 @@ async def enqueue(runtime: Runtime, claim: Claim, message: str, *, locked: bool)
     return {"ok": True, "queued": True}
 
 
+_replay: ContextVar[str] = ContextVar("lambdagram_replay", default="")
+
+
+def replaying() -> contextlib.AbstractContextManager[str]:
+    """Dead letters replayed in this context go on the queue as new messages: SQS would drop
+    a message whose deduplication id it saw in the last 5 minutes (the original's)."""
+    return bound(_replay, f"-r{time.time_ns()}")
+
+
 def _dedupe_id(bot_id: int, claim_id: int | str) -> str:
     """The queue's deduplication id of a claimed update or job (at most SQS's 128 characters:
     a long job id is hashed)."""
-    plain = f"{bot_id}-{claim_id}"
+    plain = f"{bot_id}-{claim_id}{_replay.get()}"
     return plain if len(plain) <= 128 else f"{bot_id}-{hashlib.sha256(plain.encode()).hexdigest()}"
 
 
@@ -515,6 +527,23 @@ async def _given_up(
     if await keep_dead_letter(runtime, raw, reason):
         await _tell_the_bot(runtime, dispatcher, update, reason)
     return {"ok": True, "dead_letter": True}
+
+
+async def tell_the_bot(runtime: Runtime, raw: dict[str, Any], reason: str) -> None:
+    """`_tell_the_bot` for an update given up outside a dispatch (the queue's DLQ)."""
+    from lambdagram.parsing import Unprocessable, to_update
+
+    try:
+        update = to_update(raw, runtime.bot)
+    except Unprocessable:
+        return
+    dispatcher = runtime.blueprint.dispatcher(
+        BufferedStorage(create_storage(runtime.redis, runtime.settings))
+    )
+    try:
+        await _tell_the_bot(runtime, dispatcher, update, reason)
+    finally:
+        discard(dispatcher)
 
 
 async def _tell_the_bot(

@@ -45,6 +45,7 @@ class Settings:
     chat_waiters: int = 2
     telegram_ip_check: bool = False
     long_work_queue_url: str = ""  # the FIFO queue of long handlers; none: they run inline
+    long_work_dead_letters_arn: str = ""  # its DLQ, whose records the worker dead-letters
     timers_group: str = ""  # EventBridge Scheduler's schedule group for timers; none: no timers
     timers_target_arn: str = ""  # what the timers invoke: this function's ARN
     timers_role_arn: str = ""  # the role Scheduler assumes to invoke it
@@ -108,6 +109,7 @@ class Settings:
             chat_waiters=reader.count("CHAT_WAITERS", 2),
             telegram_ip_check=reader.flag("TELEGRAM_IP_CHECK"),
             long_work_queue_url=reader.url("LONG_WORK_QUEUE_URL", ("https", "http"), ""),
+            long_work_dead_letters_arn=environ.get("LONG_WORK_DEAD_LETTERS_ARN", ""),
             timers_group=reader.optional("TIMERS_GROUP"),
             timers_target_arn=reader.optional("TIMERS_TARGET_ARN"),
             timers_role_arn=reader.optional("TIMERS_ROLE_ARN"),

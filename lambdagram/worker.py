@@ -24,7 +24,7 @@ import time
 from typing import Any
 
 from lambdagram import budget, long_work
-from lambdagram.delivery import queued_key
+from lambdagram.delivery import forget_given_up, queued_key
 from lambdagram.errors import WebhookError
 from lambdagram.observability import Metric, count, logger, outcome
 from lambdagram.parsing import too_deep
@@ -50,6 +50,11 @@ async def run_batch(runtime: Runtime, event: dict[str, Any], context: Any) -> di
             continue
         message_id = str(record.get("messageId", ""))
         group = str((record.get("attributes") or {}).get("MessageGroupId", message_id))
+        dead = runtime.settings.long_work_dead_letters_arn
+        if dead and record.get("eventSourceARN") == dead:  # the queue gave it up: never run
+            if not await _given_up_by_the_queue(runtime, record, group):
+                failed.append(message_id)
+            continue
         if group in held:
             failed.append(message_id)
             await _again_soon(runtime, record)
@@ -113,6 +118,62 @@ async def _run_record(runtime: Runtime, record: dict[str, Any], group: str) -> b
             "from_queue": True,
         },
     )
+    return True
+
+
+GIVEN_UP = (
+    "the long-work queue gave it up (received maxReceiveCount times, never completed: Redis "
+    "or the worker failing that long); replay it with `deadletter replay` once mended"
+)
+
+
+async def _given_up_by_the_queue(runtime: Runtime, record: dict[str, Any], group: str) -> bool:
+    """A message of the queue's DLQ: the engine's dead letter now (an update: kept, its chat's
+    queue freed, the bot told; a broadcast round: the broadcast stopped, so its unconfirmed can
+    be resent; a job or an album: logged, an album's parts kept). False: Redis failed, the DLQ
+    delivers it again."""
+    from redis.exceptions import RedisError
+
+    from lambdagram import dispatch
+
+    try:
+        parsed = _message_of(str(record.get("body", "")))
+    except ValueError as error:
+        _refuse(f"dead queue message refused: {error}", record.get("messageId"))
+        return True
+    count(Metric.DEAD_LETTERS)
+    try:
+        if isinstance(parsed.get("update"), dict):
+            raw = long_work.update_of(parsed)
+            logger.set_correlation_id(str(raw["update_id"]))
+            await _dequeue(runtime, group, raw["update_id"])
+            if await dispatch.keep_dead_letter(runtime, raw, GIVEN_UP):
+                await dispatch.tell_the_bot(runtime, raw, GIVEN_UP)
+        elif isinstance(parsed.get("broadcast"), dict):
+            from lambdagram import broadcasts
+
+            await broadcasts.stopped(runtime, parsed["broadcast"], GIVEN_UP)
+        elif isinstance(parsed.get("album"), dict):
+            from lambdagram.album_updates import give_up_album
+
+            await give_up_album(runtime, parsed["album"], GIVEN_UP)
+        elif isinstance(parsed.get("job"), dict):
+            job = parsed["job"]
+            await _dequeue(runtime, group, f"job:{job.get('timer')}:{job.get('at')}")
+            logger.error(
+                "timer's job given up by the long-work queue",
+                extra={"reason": GIVEN_UP, "event": job, "alert": "dead_letter"},
+            )
+        else:
+            _refuse("dead queue message refused: not one of ours", record.get("messageId"))
+    except (RedisError, WebhookError) as error:
+        logger.warning(
+            "dead queue message not kept yet: its queue delivers it again",
+            extra={"reason": redact(str(error))},
+        )
+        return False
+    except ValueError as error:
+        _refuse(f"dead queue message refused: {error}", record.get("messageId"))
     return True
 
 
@@ -227,10 +288,12 @@ async def _again_soon(
 
 
 async def _dequeue(runtime: Runtime, group: str, update_id: int | str) -> None:
-    """Take a dead-lettered update off its chat's queue (its group is the chat's slot)."""
+    """Take a dead-lettered update (or job) off its chat's queue (its group is the chat's
+    slot), and its ``q:`` mark with it (a replay then runs it)."""
     if group.startswith("{") and group.endswith("}"):
         try:
             await runtime.redis.zrem(queued_key(group), str(update_id))
+            await forget_given_up(runtime.scripts, group, update_id)
         except Exception as error:
             logger.warning(
                 "could not take the update off the chat's queue", extra={"reason": str(error)}

@@ -158,7 +158,7 @@ def test_long_work_is_a_fifo_queue_a_worker_with_its_own_role_and_a_capped_mappi
 ) -> None:
     queue = resource(template, "LongWorkQueue")
     worker = resource(template, "WorkerLambdaFunction")
-    [mapping] = resources(template, "AWS::Lambda::EventSourceMapping")
+    mapping = resource(template, "LongWorkMapping")
     webhook_env = resource(template, "WebhookLambdaFunction")["Environment"]["Variables"]
 
     assert queue["FifoQueue"] is True
@@ -175,6 +175,25 @@ def test_long_work_is_a_fifo_queue_a_worker_with_its_own_role_and_a_capped_mappi
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["LongWorkQueue", "Arn"]}
+
+
+def test_what_dies_in_the_dlq_goes_to_the_worker_to_become_the_engines_dead_letter(
+    template: dict[str, Any],
+) -> None:
+    mapping = resource(template, "LongWorkDeadLettersMapping")
+    dead = resource(template, "LongWorkDeadLetters")
+    env = resource(template, "WorkerLambdaFunction")["Environment"]["Variables"]
+    role = resource(template, "LongWorkWorkerRole")
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["LongWorkDeadLetters", "Arn"]}
+    assert mapping["FunctionName"] == {"Fn::GetAtt": ["WorkerLambdaFunction", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert env["LONG_WORK_DEAD_LETTERS_ARN"] == {"Fn::GetAtt": ["LongWorkDeadLetters", "Arn"]}
+    assert dead["VisibilityTimeout"] >= resource(template, "WorkerLambdaFunction")["Timeout"]
+    reading = [s for s in statements if s.get("Resource") == mapping["EventSourceArn"]]
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= actions(reading)
+    assert "sqs:SendMessage" not in actions(reading)
 
 
 def test_the_webhook_may_only_send_to_the_queue_and_the_worker_only_use_its_own_queue(

@@ -786,3 +786,28 @@ def cli_broadcast(env: dict[str, str], *args: str) -> subprocess.CompletedProces
         timeout=120,
         check=False,
     )
+
+
+def test_a_round_the_queue_gave_up_stops_the_broadcast_so_its_unconfirmed_can_be_resent(
+    cast_env: dict[str, str],
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_client: redis.Redis,
+) -> None:
+    """Not `running` for ever with resend-unconfirmed refused: `stopped`, and resendable."""
+    dead_letters = "arn:aws:sqs:eu-west-1:123456789012:lambdagram-test-long-work-dead.fifo"
+    env = {**cast_env, "LONG_WORK_DEAD_LETTERS_ARN": dead_letters}
+    for bot in handler_client(env, telegram, monkeypatch, BOT):
+        broadcast = started_id(bot.say("/announce 26001-26005 Late", chat_id=ADMIN).texts)
+        taken = queue.receive(10)
+        queue.settle(taken, {"batchItemFailures": []})  # SQS moved it to the DLQ
+        dead = {"Records": [{**r, "eventSourceARN": dead_letters} for r in taken["Records"]]}
+
+        answer = bot.handler(dead, LambdaContext())
+        resend = ask(bot, "resend-unconfirmed", broadcast)
+
+        assert answer == {"batchItemFailures": []}
+        assert status_of(bot, broadcast).startswith(f"{broadcast} stopped: 0 sent")
+        assert resend["ok"] is True
+        assert received(telegram, "Late") == collections.Counter()  # nothing was run from it

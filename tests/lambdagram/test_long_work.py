@@ -34,6 +34,7 @@ from tests.support.webhook import WebhookClient
 
 LONG_BOT = "tests.support.bots.long"
 BOT_ID = 123456789
+DEAD_LETTERS_ARN = "arn:aws:sqs:eu-west-1:123456789012:lambdagram-test-long-work-dead.fifo"
 
 
 @pytest.fixture
@@ -50,6 +51,7 @@ def long_env(bot_env: dict[str, str], moto: MotoServer, queue: FifoQueue) -> dic
         "AWS_REGION": REGION,
         "AWS_ENDPOINT_URL_SQS": moto.url,
         "LONG_WORK_QUEUE_URL": queue.url,
+        "LONG_WORK_DEAD_LETTERS_ARN": DEAD_LETTERS_ARN,
     }
 
 
@@ -404,3 +406,50 @@ def test_a_record_that_is_not_ours_is_refused_alone_and_the_rest_of_the_batch_ru
 
     assert answer == {"batchItemFailures": []}  # refused ones deleted: no try can go better
     assert sent_texts(telegram) == ["drawing 1 done after 0 s"]
+
+
+def as_given_up(event: dict[str, Any]) -> dict[str, Any]:
+    """The batch as the DLQ's event source mapping hands it over once the queue gave up."""
+    return {"Records": [{**r, "eventSourceARN": DEAD_LETTERS_ARN} for r in event["Records"]]}
+
+
+def test_an_update_the_queue_gave_up_becomes_a_dead_letter_frees_its_chat_and_replays(
+    bot: WebhookClient,
+    long_env: dict[str, str],
+    queue: FifoQueue,
+    telegram: FakeTelegram,
+    redis_client: redis.Redis,
+) -> None:
+    """Redis down for longer than the queue's 12 receives: SQS moves the update to its DLQ.
+    Not lost there and not holding its chat for a day: the worker, fed from the DLQ, keeps it
+    as the engine's dead letter, frees the chat, tells the bot; `deadletter replay` runs it."""
+    bot.say("/draw 0")
+    taken = queue.receive(10)
+    queue.settle(taken, {"batchItemFailures": []})  # gone from the queue: SQS moved it
+    dead = as_given_up(taken)  # what 12 failed receives end in
+
+    answer = bot.handler(dead, LambdaContext())
+
+    assert answer == {"batchItemFailures": []}
+    assert redis_client.keys("*queued*") == []
+    assert sent_texts(telegram) == ["Sorry, that took too long; try a shorter one."]
+    [letter] = redis_client.lrange(deadletter_key(BOT_ID), 0, -1)
+    assert "the long-work queue gave it up" in json.loads(letter)["error"]
+    assert bot.say("/count").text == "0 drawing(s)"  # the chat is served inline again
+    telegram.clear()
+
+    replayed = subprocess.run(
+        [sys.executable, "-m", "lambdagram", "deadletter", "replay"],
+        env={**long_env, "LAMBDAGRAM_APP": f"{LONG_BOT}:app", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    while queue.holds():
+        work(bot, queue)
+
+    assert "processed" in replayed.stdout
+    assert "already processed" not in replayed.stdout
+    assert sent_texts(telegram) == ["drawing 1 done after 0 s"]
+    assert redis_client.lrange(deadletter_key(BOT_ID), 0, -1) == []
