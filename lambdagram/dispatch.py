@@ -65,6 +65,7 @@ from lambdagram.redaction import redact
 from lambdagram.reply import webhook_reply
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
 from lambdagram.scoped import bound
+from lambdagram.session import Sends, counting
 from lambdagram.storage import create_storage, eviction_policy
 from lambdagram.tracing import span
 
@@ -196,6 +197,7 @@ async def _process(
 
     left = budget.left()
     bot.session.timeout = BOT_API_TIMEOUT if left is None else max(1.0, min(BOT_API_TIMEOUT, left))
+    sends = Sends()
     try:
         async with claim.renewing(), span("handlers"), asyncio.timeout(left):
             extra = {albums.ALBUM_DATA: album.messages} if album is not None else {}
@@ -204,6 +206,7 @@ async def _process(
                 UpdateStorage.serving(storage),
                 _timers(runtime),
                 broadcasting(runtime),
+                counting(sends),
             ):
                 async with background.noted() as tasks:
                     result = await dispatcher.feed_update(bot, update, bots=[bot], **extra)
@@ -215,7 +218,10 @@ async def _process(
         raise await out_of_time(claim, error, " on the worker" if mode == "work" else "") from None
     except RETRYABLE_BOT_API_ERRORS as error:
         # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
-        # so give the update back (its FSM changes dropped) instead of losing it.
+        # so give the update back (its FSM changes dropped) instead of losing it; unless its
+        # handlers sent messages already (a retry would send them twice): then it is theirs.
+        if sends.count:
+            return await handler_failed(runtime, claim, cleanup, after_sends(sends, error))
         raise await given_back(claim, error, "during the handler") from None
     except ServiceError as error:
         raise await service_given_back(claim, error, "during the handler") from None
@@ -235,11 +241,22 @@ async def _process(
             else:
                 json.dumps(reply)
         except RETRYABLE_BOT_API_ERRORS as error:
+            if sends.count:
+                return await handler_failed(runtime, claim, cleanup, after_sends(sends, error))
             raise await given_back(claim, error, "sending the reply") from None
         except Exception:
             return await handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
     await commit(runtime, claim, [*storage.writes(), *cleanup])
     return reply or {}
+
+
+def after_sends(sends: Sends, error: Exception) -> str:
+    """Why a Bot API failure that can pass is not given back: what was sent would be again."""
+    count(Metric.BOT_API_ERRORS)
+    return (
+        f"the Bot API failed ({type(error).__name__}) after the handlers had sent "
+        f"{sends.count} message(s): not run again (they would be sent twice)"
+    )
 
 
 def _queued_update(raw: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from lambdagram.delivery import (
 )
 from lambdagram.dispatch import (
     RETRYABLE_BOT_API_ERRORS,
+    after_sends,
     broadcasting,
     commit,
     enqueue,
@@ -51,6 +52,7 @@ from lambdagram.names import JOBS_KEY
 from lambdagram.observability import Metric, count, logger
 from lambdagram.parsing import Unprocessable
 from lambdagram.runtime import BOT_API_TIMEOUT, Runtime
+from lambdagram.session import Sends, counting
 from lambdagram.storage import create_storage
 
 _FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -166,11 +168,13 @@ async def run_job(
 
             arguments["broadcasts"] = broadcasts.Broadcasts(broadcasts.service_of(runtime), origin)
         left = budget.left()
+        sends = Sends()
         try:
             with (
                 timers.serving(runtime.timers),
                 UpdateStorage.serving(storage),
                 broadcasting(runtime),
+                counting(sends),
             ):
                 async with claim.renewing(), asyncio.timeout(left):
                     async with background.noted() as tasks:
@@ -183,6 +187,9 @@ async def run_job(
             fix = "make the job shorter, or start long work from it (a broadcast)"
             raise await out_of_time(claim, error, " in a timer's job", fix) from None
         except RETRYABLE_BOT_API_ERRORS as error:
+            if sends.count:  # a retry would send them twice: the job's own failure
+                why = f"job {name}: {after_sends(sends, error)}"
+                return await handler_failed(runtime, claim, [], why)
             raise await given_back(claim, error, "during the job") from None
         except ServiceError as error:
             raise await service_given_back(claim, error, "during the job") from None

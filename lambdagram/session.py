@@ -11,11 +11,19 @@ retry). The session tells them apart by the HTTP status, which only it still kno
 An update answered in the webhook's response makes no call, and aiohttp with the TLS
 contexts it and aiogram's session load (the CA bundle, three times) is a sizeable part of a
 cold start: `BotApiSession` imports and makes them on its first call.
+
+While handlers run (`Sends`, bound by the engine around them), a 429 is waited out once when
+its ``retry_after`` fits in the invocation's time left (as polling bots' retry middlewares do),
+and the messages sent are counted: the engine gives an update back after a Bot API failure
+only if its handlers sent nothing yet (running them again would send those twice).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +37,37 @@ from aiogram.exceptions import (
 from aiogram.methods import Response, TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from lambdagram import budget
+from lambdagram.scoped import bound
+
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.client.session.aiohttp import AiohttpSession
 
 DEFAULT_RETRY_AFTER = 5
 """Seconds to wait after a 429 that does not say how long (Telegram's answers always do)."""
+CALL_ROOM = 2.0  # seconds a call needs after a 429 is waited out, of the time left
+
+
+@dataclass(slots=True)
+class Sends:
+    """What a handler's Bot API calls did: the messages that got through, and the time there
+    is to wait out a 429 (a budget's ``left``, read when one comes)."""
+
+    count: int = 0
+
+
+_sends: ContextVar[Sends | None] = ContextVar("lambdagram_sends", default=None)
+
+
+def counting(sends: Sends) -> bound[Sends | None]:
+    """Calls made while the body runs are counted in ``sends`` (and may wait out a 429)."""
+    return bound(_sends, sends)
+
+
+def _sends_message(method: TelegramMethod[Any]) -> bool:
+    name = method.__api_method__
+    return name.startswith(("send", "copy", "forward")) and name != "sendChatAction"
 
 
 class AcceptedButUnreadable(AiogramError):
@@ -98,7 +131,18 @@ class BotApiSession(BaseSession):
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
-        return await self._client().make_request(bot, method, timeout)
+        sends = _sends.get()
+        try:
+            result = await self._client().make_request(bot, method, timeout)
+        except TelegramRetryAfter as error:
+            left = budget.left()
+            if sends is None or (left is not None and error.retry_after + CALL_ROOM > left):
+                raise
+            await asyncio.sleep(error.retry_after)  # once: a second 429 is the caller's
+            result = await self._client().make_request(bot, method, timeout)
+        if sends is not None and _sends_message(method):
+            sends.count += 1
+        return result
 
     async def stream_content(
         self,

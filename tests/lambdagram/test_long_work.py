@@ -453,3 +453,30 @@ def test_an_update_the_queue_gave_up_becomes_a_dead_letter_frees_its_chat_and_re
     assert "already processed" not in replayed.stdout
     assert sent_texts(telegram) == ["drawing 1 done after 0 s"]
     assert redis_client.lrange(deadletter_key(BOT_ID), 0, -1) == []
+
+
+def test_a_bot_api_failure_after_the_handler_sent_messages_does_not_send_them_again(
+    bot: WebhookClient, queue: FifoQueue, telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One stated rule: given back only while nothing was sent; after a message went out,
+    the failure is the handler's (logged once, as under polling), not ten re-runs."""
+    bot.say("/steps")
+    telegram.fail("sendDice", 502, "Bad Gateway")
+
+    while queue.holds():
+        work(bot, queue)
+
+    assert sent_texts(telegram) == ["step 1"]
+    assert "after the handlers had sent 1 message(s): not run again" in caplog.text
+
+
+def test_a_429_that_fits_in_the_time_left_is_waited_out_and_the_update_completes(
+    bot: WebhookClient, telegram: FakeTelegram
+) -> None:
+    telegram.fail("sendMessage", 429, "Too Many Requests: retry after 1", retry_after=1, times=1)
+
+    reply = bot.say("/ping")
+
+    assert reply.status == 200
+    delivered = [c for c in telegram.calls_to("sendMessage") if c.result is not None]
+    assert [c.params["text"] for c in delivered] == ["pong"]

@@ -60,6 +60,13 @@ async def again(callback: CallbackQuery) -> None:
     await callback.message.answer("again, done")
 
 
+@router.message(Command("steps"), flags={"long": True})
+async def steps(message: Message) -> None:
+    """Two steps the user sees: a message, then a dice (another method, to fail alone)."""
+    await message.answer("step 1")
+    await message.answer_dice()
+
+
 @router.message(Command("count"))
 async def count(message: Message, state: FSMContext) -> SendMessage:
     drawings = (await state.get_data()).get("drawings", 0)
