@@ -187,7 +187,7 @@ for i = 2, #ARGV do
   end
 end
 if again == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'n_unconfirmed', -counted)
+if counted > 0 then redis.call('HINCRBY', KEYS[1], 'n_unconfirmed', 0 - counted) end
 redis.call('HSET', KEYS[1], 'state', 'resending', 'ended', state, 'again_cursor', 0)
 for i = 1, #KEYS do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
 return again

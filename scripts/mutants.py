@@ -165,6 +165,126 @@ MUTANTS = [
         "        if not text.lstrip('-+').replace('_', '').isdigit() or",
         ("tests/lambdagram/test_broadcasts.py",),
     ),
+    # what outlives the webhook, under faults (issue 31)
+    Mutant(
+        "a handler cut off by the deadline twice is run again and again",
+        "lambdagram/delivery.py",
+        "if runs >= tonumber(ARGV[2]) then "
+        "redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[1]) end\n",
+        "",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "an out_of_time answer names no handler",
+        "lambdagram/dispatch.py",
+        "    handler = running_handler(error)\n",
+        "    handler = None\n",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "a given-up update tells the bot nothing",
+        "lambdagram/dispatch.py",
+        "        await _tell_the_bot(runtime, dispatcher, update, reason)\n"
+        '    return {"ok": True, "dead_letter": True}',
+        '        pass\n    return {"ok": True, "dead_letter": True}',
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "a timer that fires during long work runs ahead of it",
+        "lambdagram/job_runs.py",
+        'queue_mode="work" if from_queue else "web" if runtime.queue is not None else "",',
+        'queue_mode="work" if from_queue else "",',
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "an album closed during long work is handled ahead of it",
+        "lambdagram/album_updates.py",
+        "            queued_as=album_message(raw),\n",
+        "            queued_as=None,\n",
+        ("tests/lambdagram/test_albums.py",),
+    ),
+    Mutant(
+        "a Scheduler failure in a handler drops the step",
+        "lambdagram/dispatch.py",
+        "    except ServiceError as error:\n"
+        '        raise await service_given_back(claim, error, "during the handler") from None\n',
+        "",
+        ("tests/lambdagram/test_timers.py",),
+    ),
+    Mutant(
+        "a Bot API failure after the handler sent a message runs it again",
+        "lambdagram/dispatch.py",
+        "        if sends.count:\n"
+        "            return await handler_failed("
+        "runtime, claim, cleanup, after_sends(sends, error))\n"
+        '        raise await given_back(claim, error, "during the handler") from None',
+        '        raise await given_back(claim, error, "during the handler") from None',
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "a 429 that fits in the time left is not waited out",
+        "lambdagram/session.py",
+        "            if sends is None or "
+        "(left is not None and error.retry_after + CALL_ROOM > left):",
+        "            if True:",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "what main() starts besides polling keeps running",
+        "lambdagram/polling_main.py",
+        "    for task in tasks:\n        task.cancel()\n",
+        "",
+        ("tests/lambdagram/test_polling_main.py",),
+    ),
+    Mutant(
+        "a Bot API refusal main() swallows is lost",
+        "lambdagram/polling_main.py",
+        "    if refusals:\n        raise refusals[0]\n",
+        "",
+        ("tests/lambdagram/test_polling_main.py",),
+    ),
+    Mutant(
+        "the kit's restart keeps a polling bot's namespace packages",
+        "lambdagram/testing.py",
+        '            paths += [str(p) for p in getattr(module, "__path__", None) or ()]\n',
+        "",
+        ("tests/lambdagram/test_testing.py",),
+    ),
+    Mutant(
+        "a queue message nested too deeply fails its whole batch",
+        "lambdagram/worker.py",
+        "    except RecursionError:\n",
+        "    except ArithmeticError:\n",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "a malformed job event is retried as a 500",
+        "lambdagram/job_runs.py",
+        "    if malformed or isinstance(chat_id, bool):",
+        "    if False:",
+        ("tests/lambdagram/test_timers.py",),
+    ),
+    Mutant(
+        "a 404 says where a secret webhook path is",
+        "lambdagram/app.py",
+        'raise NotFound("no such path")',
+        'raise NotFound(f"no such path; the webhook is at {self.settings.webhook_path}")',
+        ("tests/lambdagram/test_app.py",),
+    ),
+    Mutant(
+        "what dies in the long-work DLQ is run from it",
+        "lambdagram/worker.py",
+        '        if dead and record.get("eventSourceARN") == dead:',
+        "        if False:",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
+    Mutant(
+        "a replayed given-up update is taken for one already processed",
+        "lambdagram/deadletter_cli.py",
+        "        await forget_given_up(runtime.scripts, slot, letter.update_id)",
+        "        pass",
+        ("tests/lambdagram/test_long_work.py",),
+    ),
     # timers (issue 17)
     Mutant(
         "a timer delivered twice runs twice",
