@@ -53,6 +53,11 @@ class TimersUnavailable(RuntimeError):
     """No scheduler is configured where the handler runs; the message says what to set."""
 
 
+class TooManyTimers(ValueError):
+    """The chat has `Jobs`' ``per_chat`` timers still to fire: one more is refused (a user
+    sending /remind in a loop must not fill the account's Scheduler quota for everyone)."""
+
+
 class Backend(Protocol):
     """Where timers are kept: EventBridge Scheduler (`lambdagram.scheduler`), or a stand-in."""
 
@@ -75,11 +80,18 @@ class Target:
     business_connection_id: str | None = None
 
 
-class Jobs:
-    """The bot's jobs by name, registered like handlers."""
+PER_CHAT = 100
+"""Timers one chat may have waiting, unless `Jobs` is given another ``per_chat``."""
 
-    def __init__(self) -> None:
+
+class Jobs:
+    """The bot's jobs by name, registered like handlers; ``per_chat``: the timers one chat may
+    have waiting (`TooManyTimers` past it; each new timer then costs one more Scheduler call,
+    ``ListSchedules``, to count them; 0: no cap and no call)."""
+
+    def __init__(self, *, per_chat: int = PER_CHAT) -> None:
         self.callbacks: dict[str, CallableObject] = {}
+        self.per_chat = per_chat
 
     def job(self, name: str | None = None) -> Callable[[F], F]:
         """Register the decorated coroutine function as the job ``name`` (its own name if
@@ -162,7 +174,16 @@ class Timers:
         name = f"{self.prefix}{self._origin}-{self._made}"[:64]
         payload = job_event(job, name, self.target, dict(data or {}))
         json.dumps(payload)  # a job's data must be JSON: say so here, not when it fires
-        await self._need().create(name, expression, timezone, json.dumps(payload))
+        backend = self._need()
+        if self._jobs.per_chat:
+            waiting = await backend.names(self.prefix)
+            if len(waiting) >= self._jobs.per_chat and name not in waiting:  # not a retry's
+                msg = (
+                    f"chat {self.target.chat_id} has {len(waiting)} timers waiting, its limit "
+                    "(Jobs(per_chat=...)): cancel one (timers.cancel) before setting another"
+                )
+                raise TooManyTimers(msg)
+        await backend.create(name, expression, timezone, json.dumps(payload))
         return name
 
     def _need(self) -> Backend:

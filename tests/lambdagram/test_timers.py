@@ -314,3 +314,19 @@ def test_a_job_event_with_a_malformed_field_is_refused_not_retried(
 
     assert answer["ok"] is False
     assert answer["error"] == "bad_internal_event"
+
+
+def test_a_chat_cannot_set_more_timers_than_its_cap(
+    bot: WebhookClient, scheduler: Any
+) -> None:
+    """A user sending /remind in a loop must not fill the account's Scheduler quota for every
+    user: the bot's Jobs(per_chat=5) refuses the sixth, and says so its own way."""
+    set_ = [bot.say(f"/remind {600 + i}").text for i in range(5)]
+    sixth = bot.say("/remind 700")
+    other_chat = bot.say("/remind 700", chat_id=2002)
+
+    assert all(text.startswith("reminder c1001-") for text in set_)
+    assert sixth.text == "You have 5 reminders waiting already: /forget one first."
+    assert other_chat.text.startswith("reminder c2002-")
+    listed = scheduler.list_schedules(GroupName=GROUP, NamePrefix="c1001-")["Schedules"]
+    assert len(listed) == 5

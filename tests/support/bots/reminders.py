@@ -8,10 +8,10 @@ from aiogram.methods import SendMessage
 from aiogram.types import Message
 
 from lambdagram import Lambdagram
-from lambdagram.timers import Jobs, Timers
+from lambdagram.timers import Jobs, Timers, TooManyTimers
 
 router = Router(name="reminders")
-jobs = Jobs()
+jobs = Jobs(per_chat=5)
 
 
 class Reminding(StatesGroup):
@@ -22,7 +22,10 @@ class Reminding(StatesGroup):
 async def remind(
     message: Message, command: CommandObject, timers: Timers, state: FSMContext
 ) -> SendMessage:
-    timer = await timers.after(float(command.args or 60), "reminder", {"text": "Time's up!"})
+    try:
+        timer = await timers.after(float(command.args or 60), "reminder", {"text": "Time's up!"})
+    except TooManyTimers:
+        return message.answer("You have 5 reminders waiting already: /forget one first.")
     await state.set_state(Reminding.waiting)
     await state.update_data(timer=timer)
     return message.answer(f"reminder {timer} set")
