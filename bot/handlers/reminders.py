@@ -15,11 +15,11 @@ from aiogram.filters import Command, CommandObject
 from aiogram.methods import SendMessage
 from aiogram.types import Message
 
-from lambdagram.timers import Jobs, Timers
+from lambdagram.timers import Jobs, Timers, TooManyTimers
 
 router = Router(name="reminders")
 router.message.filter(F.from_user)
-jobs = Jobs()
+jobs = Jobs(per_chat=20)  # one user cannot fill the account's Scheduler quota
 
 MOST_MINUTES = 7 * 24 * 60
 
@@ -34,7 +34,10 @@ async def remind_handler(message: Message, command: CommandObject, timers: Timer
         minutes = -1.0
     if not 0 < minutes <= MOST_MINUTES:
         return message.answer("Tell me when: /remind 10 tea (minutes, up to a week).")
-    await timers.after(timedelta(minutes=minutes), "reminder", {"text": what or "Time's up!"})
+    try:
+        await timers.after(timedelta(minutes=minutes), "reminder", {"text": what or "Time's up!"})
+    except TooManyTimers:
+        return message.answer("You have 20 reminders waiting already; let some go off first.")
     return message.answer(f"⏰ I'll remind you in {minutes:g} min.")
 
 
