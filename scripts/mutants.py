@@ -610,7 +610,7 @@ def run(mutant: Mutant, python: str, files: list[str]) -> tuple[bool, float, str
 def _failed(output: str) -> str:
     """The test that noticed (pytest's first ``FAILED`` or ``ERROR`` line)."""
     for line in output.splitlines():
-        if line.startswith(("FAILED ", "ERROR ")):
+        if line.startswith(("FAILED tests/", "ERROR tests/")):  # not a captured log line
             return line.split(" ", 1)[1].split(" - ")[0]
     return "?"
 
