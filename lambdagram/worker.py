@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lambdagram import budget, long_work
@@ -198,28 +199,15 @@ async def _run_job(runtime: Runtime, event: dict[str, Any], group: str) -> bool:
     """A timer's job that found its chat busy with long work and queued behind it
     (`lambdagram.job_runs`); False: deliver it again."""
     from lambdagram.job_runs import run_job
-    from lambdagram.parsing import Unprocessable
 
     logger.set_correlation_id(f"{event.get('timer')}@{event.get('at')}")
-    max_wait = budget.lock_wait(
-        max(runtime.settings.lock_wait, WORKER_LOCK_WAIT), after=BOT_API_TIMEOUT + 1.0
+    answer = await _queued(
+        runtime, "job", lambda wait: run_job(runtime, event, wait, from_queue=True)
     )
-    try:
-        answer = await run_job(runtime, event, max_wait, from_queue=True)
-    except Unprocessable as error:  # no attempt can go better (the job was removed): deleted
-        count(Metric.INTERNAL_ERRORS)
-        logger.error("queued job refused", extra={"reason": str(error), "alert": "internal"})
-        return True
-    except WebhookError as error:
-        count(Metric.WORKER_RETRIES)
-        logger.warning(
-            "queued job not run yet: the queue delivers it again",
-            extra={"error": error.code, "reason": redact(error.message)},
-        )
+    if answer is None:
         return False
     if answer.get("dead_letter"):
         await _dequeue(runtime, group, f"job:{event.get('timer')}:{event.get('at')}")
-    logger.info("job processed", extra={"outcome": outcome(answer), "from_queue": True})
     return True
 
 
@@ -227,27 +215,41 @@ async def _close_album(runtime: Runtime, raw: dict[str, Any]) -> bool:
     """An album whose closer found its chat busy with long work and queued it behind that
     (`lambdagram.album_updates`); False: deliver it again."""
     from lambdagram.album_updates import close_album
-    from lambdagram.parsing import Unprocessable
 
     logger.set_correlation_id(str(raw.get("update_id")))
-    max_wait = budget.lock_wait(
+
+    def closing(wait: float) -> Awaitable[dict[str, Any]]:
+        return close_album(runtime, raw, max_wait=wait, wait=False, from_queue=True)
+
+    return await _queued(runtime, "album", closing) is not None
+
+
+async def _queued(
+    runtime: Runtime, kind: str, running: Callable[[float], Awaitable[dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """Run queued work of ``kind`` (a job, an album) with the worker's lock wait: its answer;
+    refused (`Unprocessable`: no attempt can go better) answers ``{}`` and it is deleted; None
+    if it must come again."""
+    from lambdagram.parsing import Unprocessable
+
+    wait = budget.lock_wait(
         max(runtime.settings.lock_wait, WORKER_LOCK_WAIT), after=BOT_API_TIMEOUT + 1.0
     )
     try:
-        answer = await close_album(runtime, raw, max_wait=max_wait, wait=False, from_queue=True)
+        answer = await running(wait)
     except Unprocessable as error:
         count(Metric.INTERNAL_ERRORS)
-        logger.error("queued album refused", extra={"reason": str(error), "alert": "internal"})
-        return True
+        logger.error(f"queued {kind} refused", extra={"reason": str(error), "alert": "internal"})
+        return {}
     except WebhookError as error:
         count(Metric.WORKER_RETRIES)
         logger.warning(
-            "queued album not closed yet: the queue delivers it again",
+            f"queued {kind} not run yet: the queue delivers it again",
             extra={"error": error.code, "reason": redact(error.message)},
         )
-        return False
-    logger.info("album processed", extra={"outcome": outcome(answer), "from_queue": True})
-    return True
+        return None
+    logger.info(f"{kind} processed", extra={"outcome": outcome(answer), "from_queue": True})
+    return answer
 
 
 async def _run_broadcast(runtime: Runtime, round_: dict[str, Any]) -> bool | float:

@@ -233,7 +233,7 @@ MUTANTS = [
         "what main() starts besides polling keeps running",
         "lambdagram/polling_main.py",
         "    for task in tasks:\n        task.cancel()\n",
-        "",
+        "    tasks = set()\n",  # nothing cancelled, nothing awaited (a gather would hang)
         ("tests/lambdagram/test_polling_main.py",),
     ),
     Mutant(
