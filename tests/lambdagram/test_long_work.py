@@ -320,12 +320,12 @@ def test_a_worker_killed_mid_handler_is_retried_and_the_reply_arrives_once(
 
 
 def test_a_slow_handler_not_flagged_long_is_run_twice_then_given_up_and_the_user_told(
-    bot: WebhookClient, telegram: FakeTelegram
+    bot: WebhookClient, long_env: dict[str, str], telegram: FakeTelegram
 ) -> None:
     """A port from polling that left a slow handler unflagged: each delivery is cut off at the
     webhook's deadline. Not ten runs (ten replies, ten model calls): two, then a dead letter,
     and the bot's error handler tells the user."""
-    update = message_update("/think 5")
+    update = message_update("/think 1.5")
     short = LambdaContext(timeout_ms=2_000)  # the budget ends 1 s before: 1 s for the handler
 
     first = bot.post(update, context=short)
@@ -346,6 +346,17 @@ def test_a_slow_handler_not_flagged_long_is_run_twice_then_given_up_and_the_user
         "thinking...",
         "Sorry, that took too long; try a shorter one.",
     ]
+    telegram.clear()
+    replayed = subprocess.run(  # where there is time (no deadline here): it runs, once
+        [sys.executable, "-m", "lambdagram", "deadletter", "replay"],
+        env={**long_env, "LAMBDAGRAM_APP": f"{LONG_BOT}:app", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "already processed" not in replayed.stdout
+    assert sent_texts(telegram) == ["thinking...", "thought it through"]
 
 
 def test_a_long_handler_longer_than_the_worker_is_run_twice_then_its_chat_goes_on(

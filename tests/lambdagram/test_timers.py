@@ -316,9 +316,7 @@ def test_a_job_event_with_a_malformed_field_is_refused_not_retried(
     assert answer["error"] == "bad_internal_event"
 
 
-def test_a_chat_cannot_set_more_timers_than_its_cap(
-    bot: WebhookClient, scheduler: Any
-) -> None:
+def test_a_chat_cannot_set_more_timers_than_its_cap(bot: WebhookClient, scheduler: Any) -> None:
     """A user sending /remind in a loop must not fill the account's Scheduler quota for every
     user: the bot's Jobs(per_chat=5) refuses the sixth, and says so its own way."""
     set_ = [bot.say(f"/remind {600 + i}").text for i in range(5)]
