@@ -141,6 +141,7 @@ async def give_up_album(runtime: Runtime, raw: dict[str, Any], reason: str) -> i
     closing = [m for m in members if m.startswith(f"album:{group}:")]
     if closing:
         await runtime.redis.zrem(queued_key(slot), *closing)
+    count(Metric.DEAD_LETTERS, len(parts))
     logger.error(
         "album given up by the long-work queue; its parts are kept as dead letters",
         extra={"reason": reason, "parts": len(parts), "alert": "dead_letter"},

@@ -220,9 +220,7 @@ async def _process(
         # Telegram itself is unreachable, failing or throttling: a retry later can succeed,
         # so give the update back (its FSM changes dropped) instead of losing it; unless its
         # handlers sent messages already (a retry would send them twice): then it is theirs.
-        if sends.count:
-            return await handler_failed(runtime, claim, cleanup, after_sends(sends, error))
-        raise await given_back(claim, error, "during the handler") from None
+        return await bot_api_failed(runtime, claim, cleanup, sends, error, "during the handler")
     except ServiceError as error:
         raise await service_given_back(claim, error, "during the handler") from None
     except Exception:
@@ -241,22 +239,33 @@ async def _process(
             else:
                 json.dumps(reply)
         except RETRYABLE_BOT_API_ERRORS as error:
-            if sends.count:
-                return await handler_failed(runtime, claim, cleanup, after_sends(sends, error))
-            raise await given_back(claim, error, "sending the reply") from None
+            return await bot_api_failed(runtime, claim, cleanup, sends, error, "sending the reply")
         except Exception:
             return await handler_failed(runtime, claim, cleanup, "the reply cannot be sent")
     await commit(runtime, claim, [*storage.writes(), *cleanup])
     return reply or {}
 
 
-def after_sends(sends: Sends, error: Exception) -> str:
-    """Why a Bot API failure that can pass is not given back: what was sent would be again."""
+async def bot_api_failed(
+    runtime: Runtime,
+    claim: Claim,
+    cleanup: list[Write],
+    sends: Sends,
+    error: Exception,
+    doing: str,
+    what: str = "",
+) -> dict[str, Any]:
+    """A Bot API failure that can pass: the update (or job) is given back (raised) while its
+    handlers sent nothing yet; after a message went out it is their failure (the answer),
+    since running them again would send it twice."""
+    if not sends.count:
+        raise await given_back(claim, error, doing) from None
     count(Metric.BOT_API_ERRORS)
-    return (
-        f"the Bot API failed ({type(error).__name__}) after the handlers had sent "
+    why = (
+        f"{what}the Bot API failed ({type(error).__name__}) after the handlers had sent "
         f"{sends.count} message(s): not run again (they would be sent twice)"
     )
+    return await handler_failed(runtime, claim, cleanup, why)
 
 
 def _queued_update(raw: dict[str, Any]) -> str:

@@ -33,11 +33,10 @@ from lambdagram.delivery import (
 )
 from lambdagram.dispatch import (
     RETRYABLE_BOT_API_ERRORS,
-    after_sends,
+    bot_api_failed,
     broadcasting,
     commit,
     enqueue,
-    given_back,
     handler_failed,
     out_of_time,
     patience,
@@ -64,6 +63,12 @@ _FIELDS: dict[str, type | tuple[type, ...]] = {
     "business_connection_id": str,
 }
 """The types of a job event's fields (`lambdagram.timers.job_event` makes them so)."""
+
+
+def job_claim_id(event: dict[str, Any]) -> str:
+    """A fired timer's claim id, ``job:<timer>:<time>``: one per firing (its id on the chat's
+    queue too, when it waits there)."""
+    return f"job:{event.get('timer')}:{event.get('at')}"
 
 
 def job_message(event: dict[str, Any]) -> str:
@@ -116,7 +121,7 @@ async def run_job(
         claim = Claim(
             runtime.scripts,
             chat_slot(bot.id, key),
-            f"job:{timer}:{at}",
+            job_claim_id(event),
             fsm_keys=(build(key, "state"), build(key, "data")),
             ttl_ms=int(runtime.settings.lock_ttl * 1000),
             max_attempts=runtime.settings.max_attempts,
@@ -187,10 +192,8 @@ async def run_job(
             fix = "make the job shorter, or start long work from it (a broadcast)"
             raise await out_of_time(claim, error, " in a timer's job", fix) from None
         except RETRYABLE_BOT_API_ERRORS as error:
-            if sends.count:  # a retry would send them twice: the job's own failure
-                why = f"job {name}: {after_sends(sends, error)}"
-                return await handler_failed(runtime, claim, [], why)
-            raise await given_back(claim, error, "during the job") from None
+            doing, what = "during the job", f"job {name}: "
+            return await bot_api_failed(runtime, claim, [], sends, error, doing, what)
         except ServiceError as error:
             raise await service_given_back(claim, error, "during the job") from None
         except Exception:

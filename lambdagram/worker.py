@@ -142,9 +142,8 @@ async def _given_up_by_the_queue(runtime: Runtime, record: dict[str, Any], group
     except ValueError as error:
         _refuse(f"dead queue message refused: {error}", record.get("messageId"))
         return True
-    count(Metric.DEAD_LETTERS)
     try:
-        if isinstance(parsed.get("update"), dict):
+        if isinstance(parsed.get("update"), dict):  # keep_dead_letter counts it
             raw = long_work.update_of(parsed)
             logger.set_correlation_id(str(raw["update_id"]))
             await _dequeue(runtime, group, raw["update_id"])
@@ -154,13 +153,17 @@ async def _given_up_by_the_queue(runtime: Runtime, record: dict[str, Any], group
             from lambdagram import broadcasts
 
             await broadcasts.stopped(runtime, parsed["broadcast"], GIVEN_UP)
+            count(Metric.DEAD_LETTERS)
         elif isinstance(parsed.get("album"), dict):
             from lambdagram.album_updates import give_up_album
 
             await give_up_album(runtime, parsed["album"], GIVEN_UP)
         elif isinstance(parsed.get("job"), dict):
+            from lambdagram.job_runs import job_claim_id
+
             job = parsed["job"]
-            await _dequeue(runtime, group, f"job:{job.get('timer')}:{job.get('at')}")
+            await _dequeue(runtime, group, job_claim_id(job))
+            count(Metric.DEAD_LETTERS)
             logger.error(
                 "timer's job given up by the long-work queue",
                 extra={"reason": GIVEN_UP, "event": job, "alert": "dead_letter"},
@@ -198,7 +201,7 @@ def _refuse(reason: str, message_id: object) -> None:
 async def _run_job(runtime: Runtime, event: dict[str, Any], group: str) -> bool:
     """A timer's job that found its chat busy with long work and queued behind it
     (`lambdagram.job_runs`); False: deliver it again."""
-    from lambdagram.job_runs import run_job
+    from lambdagram.job_runs import job_claim_id, run_job
 
     logger.set_correlation_id(f"{event.get('timer')}@{event.get('at')}")
     answer = await _queued(
@@ -207,7 +210,7 @@ async def _run_job(runtime: Runtime, event: dict[str, Any], group: str) -> bool:
     if answer is None:
         return False
     if answer.get("dead_letter"):
-        await _dequeue(runtime, group, f"job:{event.get('timer')}:{event.get('at')}")
+        await _dequeue(runtime, group, job_claim_id(event))
     return True
 
 
