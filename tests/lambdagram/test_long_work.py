@@ -74,6 +74,18 @@ def work(bot: WebhookClient, queue: FifoQueue, most: int = 10) -> dict[str, Any]
     return response
 
 
+def replay_dead_letters(env: dict[str, str]) -> str:
+    """``python -m lambdagram deadletter replay`` for the long bot, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "lambdagram", "deadletter", "replay"],
+        env={**env, "LAMBDAGRAM_APP": f"{LONG_BOT}:app", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+
+
 def sent_texts(telegram: FakeTelegram, chat_id: int = 1001) -> list[str]:
     return [
         str(c.params["text"])
@@ -347,15 +359,8 @@ def test_a_slow_handler_not_flagged_long_is_run_twice_then_given_up_and_the_user
         "Sorry, that took too long; try a shorter one.",
     ]
     telegram.clear()
-    replayed = subprocess.run(  # where there is time (no deadline here): it runs, once
-        [sys.executable, "-m", "lambdagram", "deadletter", "replay"],
-        env={**long_env, "LAMBDAGRAM_APP": f"{LONG_BOT}:app", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert "already processed" not in replayed.stdout
+    replayed = replay_dead_letters(long_env)  # no deadline here: it runs, once
+    assert "already processed" not in replayed
     assert sent_texts(telegram) == ["thinking...", "thought it through"]
 
 
@@ -449,19 +454,12 @@ def test_an_update_the_queue_gave_up_becomes_a_dead_letter_frees_its_chat_and_re
     assert bot.say("/count").text == "0 drawing(s)"  # the chat is served inline again
     telegram.clear()
 
-    replayed = subprocess.run(
-        [sys.executable, "-m", "lambdagram", "deadletter", "replay"],
-        env={**long_env, "LAMBDAGRAM_APP": f"{LONG_BOT}:app", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    replayed = replay_dead_letters(long_env)
     while queue.holds():
         work(bot, queue)
 
-    assert "processed" in replayed.stdout
-    assert "already processed" not in replayed.stdout
+    assert "processed" in replayed
+    assert "already processed" not in replayed
     assert sent_texts(telegram) == ["drawing 1 done after 0 s"]
     assert redis_client.lrange(deadletter_key(BOT_ID), 0, -1) == []
 
